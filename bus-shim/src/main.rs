@@ -1,0 +1,2 @@
+//! bus-shim entry point.
+fn main() {}

@@ -1,0 +1,2 @@
+//! busd: the claude-bus daemon.
+pub mod store;

@@ -1,0 +1,2 @@
+//! busd entry point.
+fn main() {}

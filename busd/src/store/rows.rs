@@ -1,0 +1,117 @@
+//! What storage hands back: plain rows (not wire types), typed errors, request keys.
+//!
+//! Times are Unix seconds (`f64`), as the Python claude-bus stored them.
+
+/// Identifies one effectful request for at-most-once application: the client's random id
+/// (from its handshake) and the request id it chose.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestKey {
+    pub client: String,
+    pub request: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRow {
+    pub name: String,
+    pub role: String,
+    pub owns: Vec<String>,
+    pub last_seen: f64,
+    pub session_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRow {
+    pub id: i64,
+    pub sender: String,
+    pub recipient: String,
+    pub content: String,
+    pub reply_to: Option<i64>,
+    pub ts: f64,
+}
+
+/// Messages handed to a reader and how many stay unread after them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Page {
+    pub messages: Vec<MessageRow>,
+    pub pending: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiptRow {
+    pub recipient: String,
+    pub read_ts: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageStatusRow {
+    pub id: i64,
+    pub sender: String,
+    pub recipient: String,
+    /// Receipts, oldest first.
+    pub readers: Vec<ReceiptRow>,
+    /// Names the message is for (for `all`: every registered agent but the sender) that have
+    /// not read it, sorted.
+    pub unread: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateRow {
+    pub key: String,
+    /// Empty when values were not asked for.
+    pub value: String,
+    pub updated_by: String,
+    pub updated_at: f64,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimRow {
+    pub path: String,
+    pub owner: String,
+    pub expires_at: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Counts {
+    pub agents: u64,
+    pub messages: u64,
+    pub state_keys: u64,
+    pub live_claims: u64,
+}
+
+/// Why a command failed. The handlers turn these into wire errors with the SPEC's wording.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    #[error("no message with id {0}")]
+    UnknownMessage(i64),
+    #[error("reply_to {0} is not a message id")]
+    UnknownReplyTo(i64),
+    #[error("stale write: expected_version {expected} != current {current}")]
+    Stale {
+        key: String,
+        expected: i64,
+        current: i64,
+    },
+    #[error("'{path}' is claimed by '{owner}' for another {seconds_left:.0}s")]
+    Claimed {
+        path: String,
+        owner: String,
+        seconds_left: f64,
+    },
+    #[error("'{path}' is claimed by '{owner}', not by you")]
+    NotOwner { path: String, owner: String },
+    #[error("value would be {0} bytes")]
+    TooLarge(usize),
+    /// The database refused: disk full, I/O error, corruption. Nothing was applied.
+    #[error("database error: {0}")]
+    Io(String),
+    /// The database thread is gone (the daemon is stopping).
+    #[error("the database is closed")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}

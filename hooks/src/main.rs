@@ -1,0 +1,2 @@
+//! `bus`: the claude-bus command line (placeholder until the CLI issue lands).
+fn main() {}

@@ -1,0 +1,191 @@
+//! One connection to busd: connect, handshake, then requests out and replies in by id.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use interprocess::local_socket::tokio::Stream;
+use interprocess::local_socket::tokio::prelude::*;
+use interprocess::local_socket::{GenericFilePath, ToFsName};
+use tokio::io::{ReadHalf, WriteHalf};
+use tokio::sync::oneshot;
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::frame::{self, MAX_REPLY_FRAME, MAX_REQUEST_FRAME};
+use crate::{Hello, Reply, Response, Welcome, WireError};
+
+/// How long the daemon may take to answer the handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Pending = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Result<Response, WireError>>>>>>;
+
+/// Why a connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Nothing listens on the socket: no file, or a stale file whose daemon is gone.
+    #[error("no daemon answers on {path}: {source}")]
+    NoDaemon { path: String, source: io::Error },
+    /// The daemon speaks an older protocol and is shutting down as asked.
+    #[error("busd (pid {pid}) speaks the older protocol {protocol} and is shutting down")]
+    Retiring {
+        protocol: u32,
+        pid: u32,
+        /// Resolves once the old daemon has closed the connection (it is gone).
+        gone: Box<Stream>,
+    },
+    /// The daemon refused the handshake; the error says why.
+    #[error("{0}")]
+    Refused(WireError),
+    #[error("talking to busd failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// The daemon's side of a successful handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonInfo {
+    pub protocol: u32,
+    pub version: String,
+    pub pid: u32,
+}
+
+/// An open, handshaken connection. Dropping it stops its reader.
+pub(crate) struct Conn {
+    writer: tokio::sync::Mutex<FramedWrite<WriteHalf<Stream>, LengthDelimitedCodec>>,
+    pending: Pending,
+    pub(crate) info: DaemonInfo,
+    _reader: DropGuard,
+}
+
+impl Conn {
+    /// Connect to the socket at `path` and handshake.
+    pub(crate) async fn open(path: &Path, hello: &Hello) -> Result<Conn, OpenError> {
+        let name = path.to_fs_name::<GenericFilePath>()?;
+        let stream = Stream::connect(name).await.map_err(|source| {
+            if matches!(
+                source.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+            ) {
+                OpenError::NoDaemon {
+                    path: path.display().to_string(),
+                    source,
+                }
+            } else {
+                OpenError::Io(source)
+            }
+        })?;
+        let (read, write) = tokio::io::split(stream);
+        let mut reader = FramedRead::new(read, frame::codec(MAX_REPLY_FRAME));
+        let mut writer = FramedWrite::new(write, frame::codec(MAX_REQUEST_FRAME));
+
+        writer.send(encode(hello)?).await?;
+        let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next())
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "busd did not answer the handshake"))?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "busd closed the connection during the handshake"))??;
+        let welcome: Welcome = frame::decode(&first)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let info = match welcome {
+            Welcome::Accepted {
+                protocol,
+                version,
+                pid,
+            } => DaemonInfo {
+                protocol,
+                version,
+                pid,
+            },
+            Welcome::Retiring { protocol, pid } => {
+                let stream = reader.into_inner().unsplit(writer.into_inner());
+                return Err(OpenError::Retiring {
+                    protocol,
+                    pid,
+                    gone: Box::new(stream),
+                });
+            }
+            Welcome::Refused { error, .. } => return Err(OpenError::Refused(error)),
+        };
+
+        let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
+        let stop = CancellationToken::new();
+        tokio::spawn(read_replies(reader, pending.clone(), stop.clone()));
+        Ok(Conn {
+            writer: tokio::sync::Mutex::new(writer),
+            pending,
+            info,
+            _reader: stop.drop_guard(),
+        })
+    }
+
+    /// Whether the daemon's side is still open.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.pending.lock().unwrap().is_some()
+    }
+
+    /// Register interest in the reply to `id`. The receiver fails if the connection closes
+    /// before the reply arrives.
+    pub(crate) fn expect(&self, id: u64) -> oneshot::Receiver<Result<Response, WireError>> {
+        let (tx, rx) = oneshot::channel();
+        if let Some(map) = self.pending.lock().unwrap().as_mut() {
+            map.insert(id, tx);
+        }
+        rx
+    }
+
+    /// Forget a reply we no longer wait for.
+    pub(crate) fn forget(&self, id: u64) {
+        if let Some(map) = self.pending.lock().unwrap().as_mut() {
+            map.remove(&id);
+        }
+    }
+
+    pub(crate) async fn send(&self, frame: Bytes) -> io::Result<()> {
+        let result = self.writer.lock().await.send(frame).await;
+        if result.is_err() {
+            self.close();
+        }
+        result
+    }
+
+    /// Fail every waiting call; later calls open a new connection.
+    pub(crate) fn close(&self) {
+        self.pending.lock().unwrap().take();
+    }
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> io::Result<Bytes> {
+    frame::encode(value).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+}
+
+/// Hand each reply to the call waiting for its id until the connection ends.
+async fn read_replies(
+    mut reader: FramedRead<ReadHalf<Stream>, LengthDelimitedCodec>,
+    pending: Pending,
+    stop: CancellationToken,
+) {
+    loop {
+        let frame = tokio::select! {
+            frame = reader.next() => frame,
+            () = stop.cancelled() => break,
+        };
+        let Some(Ok(frame)) = frame else { break };
+        let Ok(reply) = frame::decode::<Reply>(&frame) else {
+            tracing::warn!("busd sent a reply that does not decode; reconnecting");
+            break;
+        };
+        let waiter = pending
+            .lock()
+            .unwrap()
+            .as_mut()
+            .and_then(|m| m.remove(&reply.id));
+        if let Some(waiter) = waiter {
+            let _ = waiter.send(reply.body);
+        }
+    }
+    // Dropping the senders wakes every waiting call with "connection closed".
+    pending.lock().unwrap().take();
+}

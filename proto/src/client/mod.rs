@@ -1,0 +1,352 @@
+//! The client side of the socket, shared by `bus-shim` and `bus`.
+//!
+//! A [`Client`] keeps one connection to busd and multiplexes calls over it. When the connection
+//! breaks (busd crashed, restarted or was upgraded), the next call reconnects — starting busd if
+//! none comes back — binds the same identity again, and resends every interrupted call with its
+//! original request id, which busd answers at most once.
+
+mod conn;
+mod start;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
+
+pub use conn::{DaemonInfo, OpenError};
+pub use start::{StartError, find_busd};
+
+use crate::frame::{self, MAX_REQUEST_FRAME};
+use crate::paths::BusPaths;
+use crate::{ClientKind, Envelope, ErrorKind, Hello, PROTOCOL_VERSION, Request, Response, WireError};
+use conn::Conn;
+
+/// How many times one call may lose its connection before it gives up.
+const MAX_LOSSES: u32 = 5;
+
+/// How a [`Client`] finds and treats the daemon.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub paths: BusPaths,
+    pub kind: ClientKind,
+    /// `CLAUDE_CODE_SESSION_ID` of the session served, sent in the handshake.
+    pub session_id: Option<String>,
+    /// Start busd when none answers.
+    pub autostart: bool,
+    /// The busd executable; default: `BUS_DAEMON`, beside this executable, then PATH.
+    pub busd: Option<PathBuf>,
+    /// How long a call keeps trying to reach a daemon (including starting one) before it fails.
+    pub reconnect_for: Duration,
+    /// Announce a protocol other than ours (tests of version handling only).
+    pub protocol: u32,
+}
+
+impl ClientOptions {
+    /// Options from the environment (`BUS_DB`, `BUS_SOCKET`, `CLAUDE_CODE_SESSION_ID`).
+    pub fn from_env(kind: ClientKind) -> std::io::Result<Self> {
+        Ok(ClientOptions {
+            paths: BusPaths::from_env()?,
+            kind,
+            session_id: std::env::var("CLAUDE_CODE_SESSION_ID")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            autostart: true,
+            busd: None,
+            reconnect_for: Duration::from_secs(15),
+            protocol: PROTOCOL_VERSION,
+        })
+    }
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// busd answered with an error.
+    #[error("{0}")]
+    Refused(WireError),
+    /// No daemon could be reached or started.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl ClientError {
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            ClientError::Refused(e) => Some(e.kind),
+            ClientError::Unavailable(_) => None,
+        }
+    }
+}
+
+/// A multiplexing, self-healing connection to busd. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    opts: ClientOptions,
+    client_id: String,
+    next_id: AtomicU64,
+    conn: tokio::sync::Mutex<Option<Arc<Conn>>>,
+    /// The identity to bind again after a reconnect: the last successful `Register`/`ActAs`.
+    rebind: Mutex<Option<Request>>,
+    /// Why the identity was lost on the last reconnect (its name was taken meanwhile).
+    lost: Mutex<Option<WireError>>,
+}
+
+impl Client {
+    pub fn new(opts: ClientOptions) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                opts,
+                client_id: random_id(),
+                next_id: AtomicU64::new(1),
+                conn: tokio::sync::Mutex::new(None),
+                rebind: Mutex::new(None),
+                lost: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Connect now (starting busd if allowed), so that a missing daemon shows early.
+    pub async fn connect(&self) -> Result<DaemonInfo, ClientError> {
+        let deadline = Instant::now() + self.inner.opts.reconnect_for;
+        Ok(self.connection(deadline).await?.info.clone())
+    }
+
+    pub fn options(&self) -> &ClientOptions {
+        &self.inner.opts
+    }
+
+    /// Why the bound identity was dropped on the last reconnect, if it was.
+    pub fn lost_identity(&self) -> Option<WireError> {
+        self.inner.lost.lock().unwrap().clone()
+    }
+
+    /// Send a request and wait for its answer, across reconnects.
+    pub async fn call(&self, request: Request) -> Result<Response, ClientError> {
+        self.call_until(request, None).await
+    }
+
+    /// Like [`Client::call`], but when `cancel` fires the daemon is asked to stop the request.
+    /// A request that already took effect still returns its result, so nothing is lost.
+    pub async fn call_cancellable(
+        &self,
+        request: Request,
+        cancel: &CancellationToken,
+    ) -> Result<Response, ClientError> {
+        self.call_until(request, Some(cancel)).await
+    }
+
+    async fn call_until(
+        &self,
+        request: Request,
+        cancel: Option<&CancellationToken>,
+    ) -> Result<Response, ClientError> {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = frame::encode(&Envelope {
+            id,
+            body: request.clone(),
+        })
+        .map_err(|e| refused(ErrorKind::Internal, e.to_string()))?;
+        if frame.len() > MAX_REQUEST_FRAME {
+            return Err(refused(
+                ErrorKind::TooLarge,
+                format!(
+                    "request is {} bytes, over the limit of {MAX_REQUEST_FRAME}: send less at once",
+                    frame.len()
+                ),
+            ));
+        }
+        // Each loss of the connection opens a fresh window to get a daemon back; a request that
+        // keeps killing its connection is given up after a few resends.
+        let mut retry_until: Option<Instant> = None;
+        let mut losses = 0;
+        let mut cancel_sent = false;
+        loop {
+            let deadline =
+                *retry_until.get_or_insert_with(|| Instant::now() + self.inner.opts.reconnect_for);
+            let conn = self.connection(deadline).await?;
+            let reply = conn.expect(id);
+            if conn.send(frame.clone()).await.is_err() {
+                continue;
+            }
+            let mut reply = std::pin::pin!(reply);
+            let answer = match cancel {
+                Some(ct) if !cancel_sent => tokio::select! {
+                    answer = &mut reply => answer,
+                    () = ct.cancelled() => {
+                        cancel_sent = true;
+                        self.send_cancel(&conn, id).await;
+                        reply.await
+                    }
+                },
+                _ => reply.await,
+            };
+            match answer {
+                Ok(answer) => {
+                    self.remember_identity(&request, &answer);
+                    return answer.map_err(ClientError::Refused);
+                }
+                Err(_closed) => {
+                    conn.forget(id);
+                    if cancel_sent {
+                        return Err(refused(
+                            ErrorKind::Cancelled,
+                            "cancelled while the connection to busd was lost",
+                        ));
+                    }
+                    losses += 1;
+                    if losses > MAX_LOSSES {
+                        return Err(ClientError::Unavailable(format!(
+                            "busd closed the connection {losses} times during this call: see its log"
+                        )));
+                    }
+                    tracing::info!(id, "connection to busd lost during a call; resending");
+                    retry_until = None;
+                }
+            }
+        }
+    }
+
+    async fn send_cancel(&self, conn: &Conn, target: u64) {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(frame) = frame::encode(&Envelope {
+            id,
+            body: Request::Cancel { id: target },
+        }) {
+            let _ = conn.send(frame).await;
+        }
+    }
+
+    fn remember_identity(&self, request: &Request, answer: &Result<Response, WireError>) {
+        let rebind = match (request, answer) {
+            (Request::Register { .. }, Ok(Response::Registered(r))) => Request::Register {
+                name: r.name.clone(),
+                role: Some(r.role.clone()),
+                owns: Some(r.owns.clone()),
+            },
+            (Request::ActAs { name }, Ok(_)) => Request::ActAs { name: name.clone() },
+            _ => return,
+        };
+        *self.inner.rebind.lock().unwrap() = Some(rebind);
+        *self.inner.lost.lock().unwrap() = None;
+    }
+
+    /// The live connection, opening a new one (and binding the identity again) if needed.
+    async fn connection(&self, deadline: Instant) -> Result<Arc<Conn>, ClientError> {
+        let mut slot = self.inner.conn.lock().await;
+        if let Some(conn) = slot.as_ref().filter(|c| c.is_alive()) {
+            return Ok(conn.clone());
+        }
+        *slot = None;
+        let conn = Arc::new(self.open(deadline).await?);
+        self.bind_again(&conn).await;
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    async fn open(&self, deadline: Instant) -> Result<Conn, ClientError> {
+        let opts = &self.inner.opts;
+        let hello = Hello {
+            protocol: opts.protocol,
+            kind: opts.kind,
+            client_id: self.inner.client_id.clone(),
+            session_id: opts.session_id.clone(),
+            pid: std::process::id(),
+            retire_older: opts.autostart,
+        };
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let err = match Conn::open(&opts.paths.socket, &hello).await {
+                Ok(conn) => return Ok(conn),
+                Err(e) => e,
+            };
+            match err {
+                OpenError::Refused(e) => return Err(ClientError::Refused(e)),
+                OpenError::Retiring { mut gone, pid, .. } => {
+                    tracing::info!(pid, "an older busd is retiring; waiting for it to exit");
+                    let mut buf = [0u8; 64];
+                    let _ = tokio::time::timeout(left, async {
+                        while matches!(gone.read(&mut buf).await, Ok(n) if n > 0) {}
+                    })
+                    .await;
+                }
+                OpenError::NoDaemon { .. } if opts.autostart && !left.is_zero() => {
+                    let socket = opts.paths.socket.clone();
+                    let probe = || {
+                        let socket = socket.clone();
+                        let hello = hello.clone();
+                        async move { Conn::open(&socket, &hello).await.is_ok() }
+                    };
+                    start::ensure_daemon(&opts.paths, opts.busd.as_deref(), left, probe)
+                        .await
+                        .map_err(|e| ClientError::Unavailable(e.to_string()))?;
+                }
+                other => {
+                    if left.is_zero() || !opts.autostart {
+                        return Err(ClientError::Unavailable(other.to_string()));
+                    }
+                    // A daemon is coming up or going down: back off, then try again.
+                    tracing::debug!(error = %other, ?backoff, "busd not ready");
+                    tokio::time::sleep(backoff.min(left)).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                }
+            }
+        }
+    }
+
+    async fn bind_again(&self, conn: &Conn) {
+        let Some(request) = self.inner.rebind.lock().unwrap().clone() else {
+            return;
+        };
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let Ok(frame) = frame::encode(&Envelope {
+            id,
+            body: request.clone(),
+        }) else {
+            return;
+        };
+        let reply = conn.expect(id);
+        if conn.send(frame).await.is_err() {
+            return;
+        }
+        match reply.await {
+            Ok(Ok(_)) => tracing::info!("reconnected to busd and bound the identity again"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "reconnected to busd but could not bind the identity again");
+                *self.inner.rebind.lock().unwrap() = None;
+                *self.inner.lost.lock().unwrap() = Some(e);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+fn refused(kind: ErrorKind, message: impl Into<String>) -> ClientError {
+    ClientError::Refused(WireError::new(kind, message))
+}
+
+/// 128 random bits as hex, from the OS's randomness via std's hasher seeds.
+fn random_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::with_capacity(32);
+    for salt in 0..2u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(salt);
+        h.write_u32(std::process::id());
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
+}

@@ -1,0 +1,28 @@
+//! The claude-bus wire protocol and the client side of the daemon's socket.
+//!
+//! Everything that crosses the socket between `busd` and its clients (`bus-shim`, `bus`) is
+//! defined here and nowhere else: the handshake ([`Hello`]/[`Welcome`]), the request and reply
+//! envelopes ([`Envelope`]/[`Reply`]) around the closed [`Request`]/[`Response`] enums, and the
+//! typed [`WireError`]. Frames are postcard-encoded inside a length-delimited codec with an
+//! explicit maximum size ([`frame`]). [`client`] connects, handshakes, starts the daemon when
+//! none answers, and retries an interrupted call with the same request id after reconnecting.
+
+pub mod client;
+pub mod error;
+pub mod frame;
+pub mod handshake;
+pub mod limits;
+pub mod paths;
+pub mod time;
+pub mod wire;
+
+pub use error::{ErrorKind, WireError};
+pub use handshake::{ClientKind, Hello, Welcome};
+pub use wire::*;
+
+/// The version of the protocol spoken after the handshake. Bump it whenever [`Request`],
+/// [`Response`] or any type inside them changes shape: postcard is not self-describing.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The version of the claude-bus binaries, reported by `bus status` and in the handshake.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
