@@ -1,2 +1,92 @@
-//! busd entry point.
-fn main() {}
+//! busd: take the daemon lock, bind (or inherit) the socket, open the database, serve.
+
+use std::io::Write as _;
+use std::os::fd::FromRawFd;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use busd::{Config, Daemon, listener};
+use clap::Parser;
+use proto::paths::BusPaths;
+
+/// The claude-bus daemon. Clients start it when none runs; it serves until SIGTERM, SIGINT or
+/// `bus stop`. Paths come from BUS_DB and BUS_SOCKET; log verbosity from BUS_LOG.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Write one byte to this inherited descriptor once serving (used by clients that start
+    /// busd, to wait for it without polling).
+    #[arg(long, value_name = "FD")]
+    ready_fd: Option<i32>,
+    /// Announce this protocol version instead of ours (tests of version handling).
+    #[arg(long, hide = true)]
+    announce_protocol: Option<u32>,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    init_logging();
+    match serve(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("busd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: Args) -> anyhow::Result<()> {
+    let paths = BusPaths::from_env().context("finding the bus paths")?;
+    // Before any thread starts: reading the inherited socket edits the environment.
+    let inherited = listener::from_systemd()?;
+    listener::prepare_dir(paths.dir())?;
+    let lock = listener::DaemonLock::acquire(&paths)?;
+
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(async {
+        let under_manager = inherited.is_some();
+        let socket = match inherited {
+            Some(socket) => socket,
+            None => listener::bind(&paths.socket, &lock)?,
+        };
+        let mut config = Config::new(paths);
+        config.remove_socket = !under_manager;
+        config.log_path = std::env::var_os("BUS_LOG_FILE").map(PathBuf::from);
+        if let Some(p) = args.announce_protocol {
+            config.protocol = p;
+        }
+        let daemon = Daemon::open(config)?;
+        if let Some(fd) = args.ready_fd {
+            // SAFETY: the client that started busd passed this pipe's write end as `fd`.
+            let mut ready = unsafe { std::fs::File::from_raw_fd(fd) };
+            let _ = ready.write_all(b"1");
+        }
+        daemon.serve(socket, shutdown_signal()).await
+    })?;
+    drop(lock);
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot listen for signals; stop busd with `bus stop`");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BUS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}

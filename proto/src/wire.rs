@@ -106,6 +106,30 @@ pub enum Request {
 }
 
 impl Request {
+    /// The request's name, for logs (never its contents).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Register { .. } => "register",
+            Request::ActAs { .. } => "act_as",
+            Request::Whoami => "whoami",
+            Request::Resolve { .. } => "resolve",
+            Request::Agents { .. } => "agents",
+            Request::Send { .. } => "send",
+            Request::Inbox { .. } => "inbox",
+            Request::MessageStatus { .. } => "message_status",
+            Request::SetState { .. } => "set_state",
+            Request::GetState { .. } => "get_state",
+            Request::ListState => "list_state",
+            Request::Claim { .. } => "claim",
+            Request::Release { .. } => "release",
+            Request::ListClaims => "list_claims",
+            Request::Tail { .. } => "tail",
+            Request::Status => "status",
+            Request::Cancel { .. } => "cancel",
+            Request::Shutdown => "shutdown",
+        }
+    }
+
     /// Whether applying this request twice could differ from applying it once; such requests
     /// are recorded so that a retried id gets the first answer.
     pub fn is_effectful(&self) -> bool {

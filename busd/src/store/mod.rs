@@ -156,6 +156,8 @@ pub trait CommitListener: Send + 'static {
 enum Job {
     Read(Read, oneshot::Sender<Result<Outcome, StoreError>>),
     Write(Write, oneshot::Sender<Result<Outcome, StoreError>>),
+    /// Commit what is queued, close the backend, refuse everything after.
+    Close(oneshot::Sender<()>),
 }
 
 /// A cheap, cloneable handle to the database thread.
@@ -185,6 +187,15 @@ impl Db {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Finish what is queued, then close the backend (checkpoint). Later commands fail with
+    /// `StoreError::Closed`.
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Job::Close(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
     pub async fn write(&self, write: Write) -> Result<Outcome, StoreError> {
         let (tx, rx) = oneshot::channel();
         self.tx
@@ -201,7 +212,9 @@ fn run<B: Backend, L: CommitListener>(
 ) -> Result<(), StoreError> {
     let mut writes = Vec::new();
     let mut replies = Vec::new();
-    while let Ok(first) = rx.recv() {
+    let mut closed = None;
+    while closed.is_none() {
+        let Ok(first) = rx.recv() else { break };
         let mut next = Some(first);
         let mut taken = 0;
         while let Some(job) = next {
@@ -212,6 +225,10 @@ fn run<B: Backend, L: CommitListener>(
                 Job::Write(write, reply) => {
                     writes.push(write);
                     replies.push(reply);
+                }
+                Job::Close(reply) => {
+                    closed = Some(reply);
+                    break;
                 }
             }
             taken += 1;
@@ -239,7 +256,12 @@ fn run<B: Backend, L: CommitListener>(
         }
         writes.clear();
     }
-    backend.close()
+    drop(rx);
+    let result = backend.close();
+    if let Some(reply) = closed {
+        let _ = reply.send(());
+    }
+    result
 }
 
 fn committed_events(writes: &[Write], outcomes: &[Result<Outcome, StoreError>]) -> Vec<Committed> {

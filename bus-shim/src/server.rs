@@ -1,0 +1,78 @@
+//! The MCP server handler: server info, tool listing, and refused arguments as tool errors.
+
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
+
+use crate::tools::Bus;
+
+const INSTRUCTIONS: &str = "claude-bus connects the Claude Code sessions on this machine. \
+Start with register(name), then agents, get_state and inbox. To listen, call inbox(wait=...) in a loop.";
+
+/// How rmcp words arguments that do not deserialize.
+const ARGUMENT_ERROR: &str = "failed to deserialize parameters:";
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for Bus {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("claude-bus", proto::VERSION))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    /// Like the generated one, but a refusal of the arguments themselves (wrong types, missing
+    /// fields) names the tool and lists its arguments, so the model can fix the call.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let name = request.name.to_string();
+        let tcc = ToolCallContext::new(self, request, context);
+        let mut response = self.tool_router.call(tcc).await?;
+        if let CallToolResponse::Complete(result) = &mut response
+            && result.is_error == Some(true)
+            && let Some(text) = result.content.first().and_then(|c| c.as_text())
+            && let Some(why) = text.text.strip_prefix(ARGUMENT_ERROR)
+        {
+            let text = format!("invalid arguments for {name}:{why}{}", self.usage(&name));
+            *result = CallToolResult::error(vec![ContentBlock::text(text)]);
+        }
+        Ok(response)
+    }
+}
+
+impl Bus {
+    /// "; arguments: to (string), content (string), ..." from the tool's input schema.
+    fn usage(&self, tool: &str) -> String {
+        let Some(tool) = self.tool_router.get(tool) else {
+            return String::new();
+        };
+        let Some(props) = tool.input_schema.get("properties").and_then(|p| p.as_object()) else {
+            return String::new();
+        };
+        let args: Vec<String> = props
+            .iter()
+            .map(|(name, schema)| {
+                let ty = schema
+                    .get("type")
+                    .map(|t| match t {
+                        serde_json::Value::Array(types) => types
+                            .iter()
+                            .filter_map(|t| t.as_str())
+                            .filter(|t| *t != "null")
+                            .collect::<Vec<_>>()
+                            .join("|"),
+                        other => other.as_str().unwrap_or("value").to_owned(),
+                    })
+                    .unwrap_or_else(|| "value".to_owned());
+                format!("{name} ({ty})")
+            })
+            .collect();
+        if args.is_empty() { String::new() } else { format!("; arguments: {}", args.join(", ")) }
+    }
+}

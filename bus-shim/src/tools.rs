@@ -1,0 +1,229 @@
+//! The twelve MCP tools, each forwarded to busd over the session's connection.
+//!
+//! The shim holds no bus state of its own but two things: the connection (with its bound
+//! identity, which busd keeps), and messages a consuming `inbox` took while its call was being
+//! cancelled — those are handed out by the next `inbox` call instead of being lost.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use proto::client::{Client, ClientError};
+use proto::{
+    AgentList, Claimed, ClaimList, ErrorKind, Identity, InboxPage, Message, MessageStatus, Registered, Released,
+    Request, Response, Sent, StateKeyList, StateList, StateWritten,
+};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::model::{ProgressNotificationParam, RequestMetaObject};
+use rmcp::{Peer, RoleServer, tool, tool_router};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::params::*;
+
+/// How often a waiting `inbox` reports progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+type ToolResult<T> = Result<Json<T>, String>;
+
+/// The MCP server of one session.
+#[derive(Clone)]
+pub struct Bus {
+    client: Client,
+    /// Messages consumed by a cancelled `inbox` call, for the next one.
+    held: Arc<Mutex<Vec<Message>>>,
+    /// Why the `BUS_NAME` registration at start failed, for the first identity-bound call.
+    startup_note: Arc<Mutex<Option<String>>>,
+    /// Becomes true once the start-up registration (if any) has finished.
+    started: watch::Receiver<bool>,
+    pub(crate) tool_router: ToolRouter<Bus>,
+}
+
+impl Bus {
+    /// A server over `client`; when `name` is given it is registered in the background and
+    /// tool calls wait for that to finish.
+    pub fn new(client: Client, name: Option<String>) -> Bus {
+        let (done, started) = watch::channel(name.is_none());
+        let bus = Bus {
+            client,
+            held: Arc::default(),
+            startup_note: Arc::default(),
+            started,
+            tool_router: Self::tool_router(),
+        };
+        if let Some(name) = name {
+            let (client, note) = (bus.client.clone(), bus.startup_note.clone());
+            tokio::spawn(async move {
+                let request = Request::Register { name: name.clone(), role: None, owns: None };
+                match client.call(request).await {
+                    Ok(_) => tracing::info!(name, "registered BUS_NAME"),
+                    Err(e) => {
+                        tracing::warn!(name, "could not register BUS_NAME: {e}; starting unregistered");
+                        *note.lock().unwrap() = Some(format!("BUS_NAME '{name}' could not be registered ({e})"));
+                    }
+                }
+                let _ = done.send(true);
+            });
+        }
+        bus
+    }
+
+    async fn call(&self, request: Request) -> Result<Response, String> {
+        self.call_until(request, None).await
+    }
+
+    async fn call_until(&self, request: Request, cancel: Option<&CancellationToken>) -> Result<Response, String> {
+        let _ = self.started.clone().wait_for(|done| *done).await;
+        let answer = match cancel {
+            Some(ct) => self.client.call_cancellable(request, ct).await,
+            None => self.client.call(request).await,
+        };
+        answer.map_err(|e| self.explain(e))
+    }
+
+    /// The one-line text of a refused call.
+    fn explain(&self, error: ClientError) -> String {
+        match error {
+            ClientError::Refused(e) if e.kind == ErrorKind::NotRegistered => {
+                let note = self.startup_note.lock().unwrap().clone();
+                let lost = self.client.lost_identity().map(|e| format!("this session's name was lost when busd restarted ({e})"));
+                match note.or(lost) {
+                    Some(why) => format!("{why}; {}", e.message),
+                    None => e.message,
+                }
+            }
+            ClientError::Refused(e) => e.message,
+            ClientError::Unavailable(why) => format!("the bus is unavailable: {why}"),
+        }
+    }
+}
+
+/// Unwrap the expected response variant, or report a protocol bug.
+macro_rules! expect {
+    ($answer:expr, $variant:ident) => {
+        match $answer? {
+            Response::$variant(value) => Ok(Json(value)),
+            other => Err(format!("unexpected answer from busd: {other:?}")),
+        }
+    };
+}
+
+#[tool_router(vis = "pub(crate)")]
+impl Bus {
+    #[tool(description = "Bind this session's name on the bus; returns the online peers and unread count. Call first.")]
+    async fn register(&self, Parameters(a): Parameters<RegisterArgs>) -> ToolResult<Registered> {
+        *self.startup_note.lock().unwrap() = None;
+        expect!(self.call(Request::Register { name: a.name, role: a.role, owns: a.owns }).await, Registered)
+    }
+
+    #[tool(description = "This session's bound name, or null before register.")]
+    async fn whoami(&self) -> ToolResult<Identity> {
+        expect!(self.call(Request::Whoami).await, Identity)
+    }
+
+    #[tool(description = "Sessions on the bus: online now or seen recently, their roles, owned globs, and overlapping footprints.")]
+    async fn agents(&self, Parameters(a): Parameters<AgentsArgs>) -> ToolResult<AgentList> {
+        expect!(self.call(Request::Agents { active_within: a.active_within, all: a.all }).await, Agents)
+    }
+
+    #[tool(description = "Send a message to a session by name, or to \"all\". Durable once it returns.")]
+    async fn send(&self, Parameters(a): Parameters<SendArgs>) -> ToolResult<Sent> {
+        expect!(self.call(Request::Send { to: a.to, content: a.content, reply_to: a.reply_to }).await, Sent)
+    }
+
+    #[tool(description = "Read unread messages, oldest first. With wait > 0, blocks until mail arrives or the time is up.")]
+    async fn inbox(
+        &self,
+        Parameters(a): Parameters<InboxArgs>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+        ct: CancellationToken,
+    ) -> ToolResult<InboxPage> {
+        let consume = a.consume && !a.peek;
+        let progress = meta.get_progress_token().map(|token| {
+            let (wait, peer) = (a.wait, peer.clone());
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(PROGRESS_EVERY);
+                ticks.tick().await;
+                let mut elapsed = 0.0;
+                loop {
+                    ticks.tick().await;
+                    elapsed += PROGRESS_EVERY.as_secs_f64();
+                    let note = ProgressNotificationParam::new(token.clone(), elapsed)
+                        .with_total(wait)
+                        .with_message("waiting for mail");
+                    if peer.notify_progress(note).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        });
+        let request = Request::Inbox { consume, limit: a.limit, wait: a.wait, waiter: None };
+        let answer = self.call_until(request, Some(&ct)).await;
+        if let Some(task) = progress {
+            task.abort();
+        }
+        let page = match answer? {
+            Response::Inbox(page) => page,
+            other => return Err(format!("unexpected answer from busd: {other:?}")),
+        };
+        Ok(Json(self.with_held(page, consume, ct.is_cancelled())))
+    }
+
+    #[tool(description = "Who has read a message sent earlier, and who has not yet.")]
+    async fn message_status(&self, Parameters(a): Parameters<MessageStatusArgs>) -> ToolResult<MessageStatus> {
+        expect!(self.call(Request::MessageStatus { message_id: a.message_id }).await, MessageStatus)
+    }
+
+    #[tool(description = "Write a shared key; new keys start at version 1. Pass expected_version for compare-and-set.")]
+    async fn set_state(&self, Parameters(a): Parameters<SetStateArgs>) -> ToolResult<StateWritten> {
+        let request = Request::SetState { key: a.key, value: a.value, expected_version: a.expected_version, mode: a.mode };
+        expect!(self.call(request).await, StateWritten)
+    }
+
+    #[tool(description = "Read one shared key with its value, author and version, or every key.")]
+    async fn get_state(&self, Parameters(a): Parameters<GetStateArgs>) -> ToolResult<StateList> {
+        let key = Some(a.key).filter(|k| !k.is_empty());
+        expect!(self.call(Request::GetState { key }).await, State)
+    }
+
+    #[tool(description = "List shared keys with author and version, without values.")]
+    async fn list_state(&self) -> ToolResult<StateKeyList> {
+        expect!(self.call(Request::ListState).await, StateKeys)
+    }
+
+    #[tool(description = "Announce that this session is editing a path (advisory, never locks). Refused while another session's claim is live.")]
+    async fn claim(&self, Parameters(a): Parameters<ClaimArgs>) -> ToolResult<Claimed> {
+        expect!(self.call(Request::Claim { path: a.path, ttl: a.ttl }).await, Claimed)
+    }
+
+    #[tool(description = "Release this session's claim on a path.")]
+    async fn release(&self, Parameters(a): Parameters<ReleaseArgs>) -> ToolResult<Released> {
+        expect!(self.call(Request::Release { path: a.path }).await, Released)
+    }
+
+    #[tool(description = "Live claims: path, owner, expiry.")]
+    async fn list_claims(&self) -> ToolResult<ClaimList> {
+        expect!(self.call(Request::ListClaims).await, Claims)
+    }
+}
+
+impl Bus {
+    /// Put messages held from a cancelled call in front of `page`; if this call itself was
+    /// cancelled after consuming, hold its messages for the next call instead.
+    fn with_held(&self, page: InboxPage, consumed: bool, cancelled: bool) -> InboxPage {
+        let mut held = self.held.lock().unwrap();
+        if consumed && cancelled && !page.messages.is_empty() {
+            tracing::info!(count = page.messages.len(), "inbox call cancelled after consuming; holding its messages");
+            held.extend(page.messages);
+            return InboxPage { messages: Vec::new(), pending_count: page.pending_count + held.len() as u64 };
+        }
+        if held.is_empty() {
+            return page;
+        }
+        let mut messages: Vec<Message> = if consumed { std::mem::take(&mut *held) } else { held.clone() };
+        let still_held = held.len() as u64;
+        messages.extend(page.messages);
+        InboxPage { messages, pending_count: page.pending_count + still_held }
+    }
+}

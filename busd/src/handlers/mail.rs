@@ -1,0 +1,182 @@
+//! Messages: send, inbox (with waiting), message_status, tail.
+
+use std::time::Duration;
+
+use proto::time::{now, rfc3339};
+use proto::{ErrorKind, InboxPage, Message, MessageStatus, Receipt, Response, Sent, TailPage, WireError, limits};
+use tokio_util::sync::CancellationToken;
+
+use super::{Handler, unexpected};
+use crate::store::{MessageRow, Outcome, Page, Read, Write};
+
+impl Handler<'_> {
+    pub(super) async fn send(
+        &self,
+        to: String,
+        content: String,
+        reply_to: Option<i64>,
+    ) -> Result<Response, WireError> {
+        let me = self.me()?;
+        limits::recipient(&to)?;
+        limits::content(&content)?;
+        if to == me {
+            return Err(WireError::new(
+                ErrorKind::Forbidden,
+                format!("cannot send to yourself ('{me}'): send to another agent, or to 'all'"),
+            ));
+        }
+        let write = Write::Send {
+            key: self.key.clone(),
+            sender: me,
+            to,
+            content,
+            reply_to,
+            now: now(),
+        };
+        match self.write(write).await? {
+            Outcome::Message(m) => Ok(Response::Sent(Sent { id: m.id, to: m.recipient })),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Read the inbox; with `wait`, park on the hub until mail for this name commits.
+    pub(super) async fn inbox(
+        &self,
+        consume: bool,
+        limit: u32,
+        wait: f64,
+        waiter: Option<String>,
+        cancel: CancellationToken,
+    ) -> Result<Response, WireError> {
+        let me = self.me()?;
+        limits::limit(limit)?;
+        limits::seconds("wait", wait, Some(limits::WAIT_MAX_SECONDS))?;
+        // Subscribe before the first look, so mail committed in between still wakes us.
+        let mut signal = self.shared.hub.mail(&me);
+        let slot = waiter.map(|key| self.shared.presence.take_slot(&key));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(wait);
+        let mut waiting = None;
+        loop {
+            let page = self.look(&me, consume, limit).await?;
+            let done = !page.messages.is_empty()
+                || wait == 0.0
+                || tokio::time::Instant::now() >= deadline
+                || self.shared.stopping.is_cancelled();
+            if done {
+                return Ok(Response::Inbox(inbox_page(page)));
+            }
+            waiting.get_or_insert_with(|| self.shared.presence.waiting(&me));
+            let replaced = async {
+                match &slot {
+                    Some(slot) => slot.replaced.cancelled().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = signal.changed() => {}
+                () = tokio::time::sleep_until(deadline) => {}
+                () = self.shared.stopping.cancelled() => {}
+                () = cancel.cancelled() => {
+                    return Err(WireError::new(ErrorKind::Cancelled, "cancelled while waiting for mail"));
+                }
+                () = replaced => {
+                    return Err(WireError::new(ErrorKind::Replaced, "a newer waiter for this session took over"));
+                }
+            }
+        }
+    }
+
+    async fn look(&self, me: &str, consume: bool, limit: u32) -> Result<Page, WireError> {
+        let outcome = if consume {
+            let write = Write::Consume {
+                key: self.key.clone(),
+                name: me.to_owned(),
+                limit,
+                now: now(),
+            };
+            self.write(write).await?
+        } else {
+            self.read(Read::Peek { name: me.to_owned(), limit }).await?
+        };
+        match outcome {
+            Outcome::Page(page) => Ok(page),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub(super) async fn message_status(&self, id: i64) -> Result<Response, WireError> {
+        match self.read(Read::MessageStatus { id }).await? {
+            Outcome::Status(s) => Ok(Response::MessageStatus(MessageStatus {
+                message_id: s.id,
+                sender: s.sender,
+                recipient: s.recipient,
+                readers: s
+                    .readers
+                    .into_iter()
+                    .map(|r| Receipt { recipient: r.recipient, read_ts: rfc3339(r.read_ts) })
+                    .collect(),
+                unread: s.unread,
+            })),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Every message after `after`, waiting for the first one up to `wait` seconds.
+    pub(super) async fn tail(
+        &self,
+        after: Option<i64>,
+        wait: f64,
+        limit: u32,
+        cancel: CancellationToken,
+    ) -> Result<Response, WireError> {
+        limits::limit(limit)?;
+        limits::seconds("wait", wait, Some(limits::WAIT_MAX_SECONDS))?;
+        let mut newest = self.shared.hub.every_message();
+        newest.borrow_and_update();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(wait);
+        let mut after = after;
+        loop {
+            let (messages, last_id) = match self.read(Read::Tail { after, limit }).await? {
+                Outcome::Tail(messages, last_id) => (messages, last_id),
+                other => return Err(unexpected(other)),
+            };
+            after = Some(last_id);
+            let done = !messages.is_empty()
+                || wait == 0.0
+                || tokio::time::Instant::now() >= deadline
+                || self.shared.stopping.is_cancelled();
+            if done {
+                return Ok(Response::Tail(TailPage {
+                    messages: messages.into_iter().map(message).collect(),
+                    last_id,
+                }));
+            }
+            tokio::select! {
+                _ = newest.changed() => {}
+                () = tokio::time::sleep_until(deadline) => {}
+                () = self.shared.stopping.cancelled() => {}
+                () = cancel.cancelled() => {
+                    return Err(WireError::new(ErrorKind::Cancelled, "cancelled while following"));
+                }
+            }
+        }
+    }
+}
+
+fn inbox_page(page: Page) -> InboxPage {
+    InboxPage {
+        messages: page.messages.into_iter().map(message).collect(),
+        pending_count: page.pending,
+    }
+}
+
+fn message(m: MessageRow) -> Message {
+    Message {
+        id: m.id,
+        from: m.sender,
+        to: m.recipient,
+        content: m.content,
+        reply_to: m.reply_to,
+        ts: rfc3339(m.ts),
+    }
+}

@@ -1,0 +1,148 @@
+//! Request handlers: validate, apply through the database thread, answer with wire types.
+//!
+//! Handlers see storage only through [`Db`](crate::store::Db) commands, never a database, so a
+//! different backend slots in without touching them. Every refusal is a [`WireError`] whose
+//! message says what was wrong and what to do.
+
+mod mail;
+mod session;
+mod state;
+
+use proto::{ErrorKind, Request, Response, WireError};
+use tokio_util::sync::CancellationToken;
+
+use crate::conn::ConnCtx;
+use crate::server::Shared;
+use crate::store::{Outcome, Read, RequestKey, StoreError, Write};
+
+pub(crate) async fn handle(
+    shared: &Shared,
+    ctx: &ConnCtx,
+    request_id: u64,
+    request: Request,
+    cancel: CancellationToken,
+) -> Result<Response, WireError> {
+    let key = request.is_effectful().then(|| RequestKey {
+        client: ctx.hello.client_id.clone(),
+        request: request_id,
+    });
+    let h = Handler { shared, ctx, key };
+    match request {
+        Request::Register { name, role, owns } => h.register(name, role, owns).await,
+        Request::ActAs { name } => h.act_as(name).await,
+        Request::Whoami => Ok(h.whoami()),
+        Request::Resolve { session_id } => h.resolve(session_id).await,
+        Request::Agents { active_within, all } => h.agents(active_within, all).await,
+        Request::Send {
+            to,
+            content,
+            reply_to,
+        } => h.send(to, content, reply_to).await,
+        Request::Inbox {
+            consume,
+            limit,
+            wait,
+            waiter,
+        } => h.inbox(consume, limit, wait, waiter, cancel).await,
+        Request::MessageStatus { message_id } => h.message_status(message_id).await,
+        Request::SetState {
+            key,
+            value,
+            expected_version,
+            mode,
+        } => h.set_state(key, value, expected_version, mode).await,
+        Request::GetState { key } => h.get_state(key).await,
+        Request::ListState => h.list_state().await,
+        Request::Claim { path, ttl } => h.claim(path, ttl).await,
+        Request::Release { path } => h.release(path).await,
+        Request::ListClaims => h.list_claims().await,
+        Request::Tail { after, wait, limit } => h.tail(after, wait, limit, cancel).await,
+        Request::Status => h.status().await,
+        Request::Shutdown => {
+            tracing::info!(conn = ctx.id, "shutdown requested by a client");
+            shared.stop_requested.cancel();
+            Ok(Response::Done)
+        }
+        // Answered by the connection itself, before it reaches a handler.
+        Request::Cancel { .. } => Ok(Response::Done),
+    }
+}
+
+/// One request's view of the daemon.
+pub(crate) struct Handler<'a> {
+    shared: &'a Shared,
+    ctx: &'a ConnCtx,
+    /// Set for effectful requests: applied at most once.
+    key: Option<RequestKey>,
+}
+
+impl Handler<'_> {
+    /// The bound name, or the "register first" refusal.
+    fn me(&self) -> Result<String, WireError> {
+        self.ctx.name().ok_or_else(WireError::not_registered)
+    }
+
+    async fn read(&self, read: Read) -> Result<Outcome, WireError> {
+        self.shared.db.read(read).await.map_err(refusal)
+    }
+
+    async fn write(&self, write: Write) -> Result<Outcome, WireError> {
+        self.shared.db.write(write).await.map_err(refusal)
+    }
+}
+
+/// The wire error for a storage error, in SPEC.md's words.
+fn refusal(e: StoreError) -> WireError {
+    let (kind, message) = match &e {
+        StoreError::UnknownMessage(id) => (
+            ErrorKind::NotFound,
+            format!("no message with id {id}: check the id returned by send or inbox"),
+        ),
+        StoreError::UnknownReplyTo(id) => (
+            ErrorKind::NotFound,
+            format!("reply_to {id} is not a message id: pass the id of an existing message, or leave reply_to out"),
+        ),
+        StoreError::Stale {
+            key,
+            expected,
+            current,
+        } => (
+            ErrorKind::Conflict,
+            format!("stale write: expected_version {expected} != current {current}; re-read {key} and retry"),
+        ),
+        StoreError::Claimed {
+            path,
+            owner,
+            seconds_left,
+        } => (
+            ErrorKind::Conflict,
+            format!("'{path}' is claimed by '{owner}' for another {}s: ask them, or wait", seconds_left.ceil()),
+        ),
+        StoreError::NotOwner { path, owner } => (
+            ErrorKind::Forbidden,
+            format!("'{path}' is claimed by '{owner}', not by you: only its owner can release it"),
+        ),
+        StoreError::TooLarge(bytes) => (
+            ErrorKind::TooLarge,
+            format!(
+                "value would be {bytes} bytes, over the limit of {}: store less, or split it over several keys",
+                proto::limits::VALUE_MAX_BYTES
+            ),
+        ),
+        StoreError::Io(message) => (
+            ErrorKind::Storage,
+            format!("the database refused the write ({message}); nothing was saved: free disk space, then retry"),
+        ),
+        StoreError::Closed => (
+            ErrorKind::ShuttingDown,
+            "busd is shutting down: retry in a moment".to_owned(),
+        ),
+    };
+    WireError::new(kind, message)
+}
+
+/// A storage outcome of the wrong shape: a bug, reported instead of panicking.
+fn unexpected(outcome: Outcome) -> WireError {
+    tracing::error!(?outcome, "storage answered with an unexpected outcome");
+    WireError::new(ErrorKind::Internal, "internal error: unexpected storage answer (see busd's log)")
+}

@@ -1,0 +1,190 @@
+//! Identity and presence: register, act_as, whoami, resolve, agents, status.
+
+use proto::time::{now, rfc3339};
+use proto::{Agent, AgentList, AgentStatus, ErrorKind, Identity, Registered, Response, Status, WireError, limits};
+
+use super::{Handler, unexpected};
+use crate::conn::{Identity as Bound, release_name};
+use crate::overlaps::overlaps;
+use crate::presence::Session;
+use crate::store::{Outcome, Read, Write};
+
+impl Handler<'_> {
+    pub(super) async fn register(
+        &self,
+        name: String,
+        role: Option<String>,
+        owns: Option<Vec<String>>,
+    ) -> Result<Response, WireError> {
+        limits::name(&name)?;
+        if let Some(role) = &role {
+            limits::role(role)?;
+        }
+        if let Some(owns) = &owns {
+            limits::owns(owns)?;
+        }
+        let conn = self.ctx.id;
+        let session_id = self.ctx.hello.session_id.clone();
+        let previous = self.ctx.identity.lock().unwrap().clone();
+        let held_before = previous == Bound::Session(name.clone());
+        let session = Session {
+            conn,
+            role: role.clone().unwrap_or_default(),
+            since: now(),
+            session_id: session_id.clone(),
+        };
+        if let Err(held) = self.shared.presence.bind(&name, session) {
+            let role = if held.role.is_empty() { String::new() } else { format!("role '{}', ", held.role) };
+            return Err(WireError::new(
+                ErrorKind::NameTaken,
+                format!(
+                    "name '{name}' is held by a connected session ({role}since {}): choose another name",
+                    rfc3339(held.since)
+                ),
+            ));
+        }
+        let write = Write::Register {
+            name: name.clone(),
+            role,
+            owns,
+            session_id,
+            now: now(),
+        };
+        let (agent, pending) = match self.write(write).await {
+            Ok(Outcome::Agent(agent, pending)) => (agent, pending),
+            other => {
+                if !held_before {
+                    self.shared.presence.unbind(&name, conn);
+                }
+                return Err(other.map_or_else(|e| e, unexpected));
+            }
+        };
+        self.shared.presence.set_role(&name, conn, &agent.role);
+        *self.ctx.identity.lock().unwrap() = Bound::Session(name.clone());
+        if let Bound::Session(old) = previous
+            && old != name
+        {
+            release_name(self.shared, conn, old).await;
+        }
+        let peers = self.shared.presence.online().into_iter().filter(|n| *n != name).collect();
+        Ok(Response::Registered(Registered {
+            name: agent.name,
+            role: agent.role,
+            owns: agent.owns,
+            peers,
+            pending_count: pending,
+        }))
+    }
+
+    pub(super) async fn act_as(&self, name: String) -> Result<Response, WireError> {
+        limits::name(&name)?;
+        let previous = std::mem::replace(
+            &mut *self.ctx.identity.lock().unwrap(),
+            Bound::Acting(name.clone()),
+        );
+        if let Bound::Session(old) = previous {
+            release_name(self.shared, self.ctx.id, old).await;
+        }
+        Ok(Response::Identity(Identity { name: Some(name) }))
+    }
+
+    pub(super) fn whoami(&self) -> Response {
+        Response::Identity(Identity { name: self.ctx.name() })
+    }
+
+    pub(super) async fn resolve(&self, session_id: String) -> Result<Response, WireError> {
+        let name = match self.shared.presence.name_of_session(&session_id) {
+            Some(name) => Some(name),
+            None => match self.read(Read::Resolve { session_id }).await? {
+                Outcome::Name(name) => name,
+                other => return Err(unexpected(other)),
+            },
+        };
+        Ok(Response::Identity(Identity { name }))
+    }
+
+    pub(super) async fn agents(&self, active_within: f64, all: bool) -> Result<Response, WireError> {
+        limits::seconds("active_within", active_within, None)?;
+        let now = now();
+        let Outcome::Agents(rows) = self.read(Read::Agents).await? else {
+            return Err(WireError::new(ErrorKind::Internal, "internal error: agents"));
+        };
+        let Outcome::Claims(claims) = self.read(Read::Claims { now }).await? else {
+            return Err(WireError::new(ErrorKind::Internal, "internal error: claims"));
+        };
+        let presence = &self.shared.presence;
+        let mut agents: Vec<Agent> = rows
+            .into_iter()
+            .filter_map(|row| {
+                let connected = presence.holder(&row.name).is_some();
+                let last_seen = if connected { now } else { row.last_seen };
+                let seconds_ago = (now - last_seen).max(0.0);
+                let recent = seconds_ago <= active_within;
+                if !(connected || recent || all) {
+                    return None;
+                }
+                let status = match (connected, recent) {
+                    (true, _) => AgentStatus::Online,
+                    (false, true) => AgentStatus::Away,
+                    (false, false) => AgentStatus::Offline,
+                };
+                Some(Agent {
+                    waiting: presence.is_waiting(&row.name),
+                    name: row.name,
+                    role: row.role,
+                    owns: row.owns,
+                    status,
+                    connected,
+                    last_seen: rfc3339(last_seen),
+                    seconds_ago: (seconds_ago * 10.0).round() / 10.0,
+                    overlaps: Vec::new(),
+                })
+            })
+            .collect();
+        agents.sort_by(|a, b| {
+            b.connected
+                .cmp(&a.connected)
+                .then(a.seconds_ago.total_cmp(&b.seconds_ago))
+                .then(a.name.cmp(&b.name))
+        });
+        let footprints: Vec<Vec<String>> = agents
+            .iter()
+            .map(|a| {
+                let claimed = claims.iter().filter(|c| c.owner == a.name).map(|c| c.path.clone());
+                a.owns.iter().cloned().chain(claimed).collect()
+            })
+            .collect();
+        for (i, others) in overlaps(&footprints).into_iter().enumerate() {
+            let mut names: Vec<String> = others.into_iter().map(|j| agents[j].name.clone()).collect();
+            names.sort();
+            agents[i].overlaps = names;
+        }
+        Ok(Response::Agents(AgentList { agents }))
+    }
+
+    pub(super) async fn status(&self) -> Result<Response, WireError> {
+        let now = now();
+        let Outcome::Counts(counts) = self.read(Read::Counts { now }).await? else {
+            return Err(WireError::new(ErrorKind::Internal, "internal error: counts"));
+        };
+        let (connections, sessions, waiting) = self.shared.presence.counts();
+        let config = &self.shared.config;
+        Ok(Response::Status(Status {
+            pid: std::process::id(),
+            version: proto::VERSION.to_owned(),
+            protocol: config.protocol,
+            started_at: rfc3339(self.shared.started_at),
+            uptime_seconds: ((now - self.shared.started_at) * 10.0).round() / 10.0,
+            db_path: config.paths.db.display().to_string(),
+            socket_path: config.paths.socket.display().to_string(),
+            log_path: config.log_path.as_ref().map(|p| p.display().to_string()),
+            connections,
+            sessions,
+            waiting,
+            agents: counts.agents,
+            messages: counts.messages,
+            state_keys: counts.state_keys,
+            live_claims: counts.live_claims,
+        }))
+    }
+}

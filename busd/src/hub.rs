@@ -1,0 +1,135 @@
+//! Wake-ups: committed messages wake exactly the readers they concern, with no polling.
+//!
+//! Each name has a `watch` channel bumped when a message for it commits; broadcasts bump one
+//! shared channel every reader also watches, so a broadcast costs O(1) however many sessions
+//! wait. A reader subscribes *before* it looks at the database, so a message committed between
+//! its look and its wait still wakes it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::watch;
+
+use crate::store::{CommitListener, Committed};
+
+/// The wake-up hub, shared by every connection and fed by the database thread.
+#[derive(Default)]
+pub struct Hub {
+    names: Mutex<HashMap<String, watch::Sender<u64>>>,
+    broadcast: watch::Sender<u64>,
+    /// The newest committed message id, for `bus tail`.
+    newest: watch::Sender<i64>,
+}
+
+/// A reader's subscription: resolves when mail for its name (or for everyone) commits.
+pub struct MailSignal {
+    direct: watch::Receiver<u64>,
+    broadcast: watch::Receiver<u64>,
+}
+
+impl MailSignal {
+    /// Wait for the next message for this name committed after the subscription (or after the
+    /// previous wake-up).
+    pub async fn changed(&mut self) {
+        // The hub outlives every subscription, so neither channel can close.
+        tokio::select! {
+            _ = self.direct.changed() => {}
+            _ = self.broadcast.changed() => {}
+        }
+    }
+}
+
+impl Hub {
+    pub fn new() -> Hub {
+        Hub::default()
+    }
+
+    /// Subscribe to mail for `name`.
+    pub fn mail(&self, name: &str) -> MailSignal {
+        let mut names = self.names.lock().unwrap();
+        let direct = names
+            .entry(name.to_owned())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe();
+        MailSignal {
+            direct,
+            broadcast: self.broadcast.subscribe(),
+        }
+    }
+
+    /// Subscribe to every committed message (its id).
+    pub fn every_message(&self) -> watch::Receiver<i64> {
+        self.newest.subscribe()
+    }
+}
+
+impl CommitListener for std::sync::Arc<Hub> {
+    fn committed(&self, events: &[Committed]) {
+        let mut newest = None;
+        let mut any_broadcast = false;
+        {
+            let names = self.names.lock().unwrap();
+            for event in events {
+                let Committed::Message { id, recipient } = event;
+                newest = newest.max(Some(*id));
+                if recipient == proto::limits::BROADCAST {
+                    any_broadcast = true;
+                } else if let Some(tx) = names.get(recipient) {
+                    tx.send_modify(|n| *n += 1);
+                }
+            }
+        }
+        if any_broadcast {
+            self.broadcast.send_modify(|n| *n += 1);
+        }
+        if let Some(id) = newest {
+            self.newest.send_modify(|n| *n = (*n).max(id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn message(id: i64, to: &str) -> Committed {
+        Committed::Message {
+            id,
+            recipient: to.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn wakes_the_addressee_and_everyone_on_broadcast() {
+        let hub = Arc::new(Hub::new());
+        let mut a = hub.mail("a");
+        let mut b = hub.mail("b");
+        hub.committed(&[message(1, "a")]);
+        tokio::time::timeout(Duration::from_secs(5), a.changed())
+            .await
+            .unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), b.changed())
+                .await
+                .is_err(),
+            "b must not wake for a's mail"
+        );
+        hub.committed(&[message(2, "all")]);
+        tokio::time::timeout(Duration::from_secs(5), b.changed())
+            .await
+            .unwrap();
+        assert_eq!(*hub.every_message().borrow(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_commit_before_the_wait_is_not_lost() {
+        let hub = Arc::new(Hub::new());
+        let mut a = hub.mail("a");
+        hub.committed(&[message(1, "a")]); // lands between the reader's look and its wait
+        tokio::time::timeout(Duration::from_secs(5), a.changed())
+            .await
+            .unwrap();
+    }
+}

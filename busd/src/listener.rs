@@ -1,0 +1,157 @@
+//! Getting a socket to serve: the bus folder, the daemon lock, binding, or inheriting one.
+//!
+//! The folder is created `0700` and must belong to busd's user (a symlink or someone else's
+//! folder is refused); the socket is created `0600`. busd holds an exclusive lock beside the
+//! socket for its whole life, so exactly one daemon serves a socket. Under systemd the listening
+//! socket is inherited (`LISTEN_FDS`), and busd never binds a second one.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write as _};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use interprocess::local_socket::tokio::Listener;
+use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
+use interprocess::os::unix::local_socket::ListenerOptionsExt;
+use proto::paths::BusPaths;
+
+/// First inherited descriptor under systemd socket activation (`SD_LISTEN_FDS_START`).
+const LISTEN_FDS_START: i32 = 3;
+
+/// The daemon lock, held until busd exits.
+#[derive(Debug)]
+pub struct DaemonLock {
+    _file: File,
+}
+
+impl DaemonLock {
+    /// Take the lock for `paths`, or say which busd holds it.
+    pub fn acquire(paths: &BusPaths) -> anyhow::Result<DaemonLock> {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&paths.daemon_lock)
+            .with_context(|| format!("opening the lock file {}", paths.daemon_lock.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = std::fs::read_to_string(&paths.daemon_lock).unwrap_or_default();
+                bail!(
+                    "busd is already running for {} (pid {}): use it, or stop it with `bus stop`",
+                    paths.socket.display(),
+                    pid.trim()
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).context("locking the daemon lock file");
+            }
+        }
+        file.set_len(0)?;
+        write!(file, "{}", std::process::id())?;
+        Ok(DaemonLock { _file: file })
+    }
+}
+
+/// Create the bus folder `0700`, or check that an existing one is a real folder of ours.
+pub fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.as_os_str().is_empty() {
+        return Ok(());
+    }
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("creating the bus folder {}", dir.display()))?;
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", dir.display())),
+        Ok(meta) => {
+            if meta.file_type().is_symlink() {
+                bail!(
+                    "refusing the bus folder {}: it is a symlink; point BUS_DB at a real folder",
+                    dir.display()
+                );
+            }
+            if !meta.is_dir() {
+                bail!("refusing the bus folder {}: it is not a folder", dir.display());
+            }
+            let ours = current_uid();
+            if meta.uid() != ours {
+                bail!(
+                    "refusing the bus folder {}: it belongs to uid {}, not to you (uid {ours}); point BUS_DB elsewhere",
+                    dir.display(),
+                    meta.uid()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Bind the socket `0600`, replacing a stale file (the daemon lock proves no busd owns it).
+pub fn bind(socket: &Path, _lock: &DaemonLock) -> anyhow::Result<Listener> {
+    match std::fs::remove_file(socket) {
+        Ok(()) => tracing::info!(socket = %socket.display(), "replaced a stale socket file"),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing the stale socket {}", socket.display())),
+    }
+    let name = socket.to_fs_name::<GenericFilePath>()?;
+    let mut listener = ListenerOptions::new()
+        .name(name)
+        .mode(0o600)
+        .create_tokio()
+        .with_context(|| format!("binding {}", socket.display()))?;
+    // busd removes the file itself, last, once the database is closed.
+    interprocess::local_socket::traits::tokio::Listener::do_not_reclaim_name_on_drop(&mut listener);
+    Ok(listener)
+}
+
+/// The listening socket systemd passed, if busd was socket-activated (`LISTEN_PID` is ours and
+/// `LISTEN_FDS` ≥ 1). The variables are removed so children do not inherit them.
+pub fn from_systemd() -> anyhow::Result<Option<Listener>> {
+    let pid = std::env::var("LISTEN_PID").ok();
+    let fds = std::env::var("LISTEN_FDS").ok();
+    let (Some(pid), Some(fds)) = (pid, fds) else {
+        return Ok(None);
+    };
+    // SAFETY: busd is single-threaded at this point (called before the runtime starts).
+    unsafe {
+        std::env::remove_var("LISTEN_PID");
+        std::env::remove_var("LISTEN_FDS");
+        std::env::remove_var("LISTEN_FDNAMES");
+    }
+    if pid.trim().parse::<u32>().ok() != Some(std::process::id()) {
+        return Ok(None);
+    }
+    let count: i32 = fds.trim().parse().context("LISTEN_FDS is not a number")?;
+    if count < 1 {
+        return Ok(None);
+    }
+    if count > 1 {
+        tracing::warn!(count, "systemd passed several sockets; serving the first");
+    }
+    // SAFETY: systemd hands busd descriptor 3 for it to own; nothing else in busd uses it.
+    let fd = unsafe { OwnedFd::from_raw_fd(LISTEN_FDS_START) };
+    set_cloexec(&fd)?;
+    let listener = interprocess::os::unix::uds_local_socket::tokio::Listener::try_from(fd)
+        .context("the socket passed by systemd is not a listening Unix socket")?;
+    Ok(Some(listener.into()))
+}
+
+fn set_cloexec(fd: &OwnedFd) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fcntl on a descriptor we own.
+    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+pub fn current_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}

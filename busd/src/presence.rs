@@ -1,0 +1,235 @@
+//! Who is connected right now: which connection holds which name, and who is waiting.
+//!
+//! This is a fact busd knows, not a guess from timestamps: a name is held exactly while the
+//! connection that registered it is open.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio_util::sync::CancellationToken;
+
+/// A connection's number, unique for the daemon's life.
+pub type ConnId = u64;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub conn: ConnId,
+    pub role: String,
+    /// Unix seconds when the name was bound.
+    pub since: f64,
+    pub session_id: Option<String>,
+}
+
+#[derive(Default)]
+pub struct Presence {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    sessions: HashMap<String, Session>,
+    /// Calls waiting for mail, per name.
+    waiting: HashMap<String, usize>,
+    /// Waiter slots (`Inbox::waiter`): the token of the current holder of each slot.
+    slots: HashMap<String, (u64, CancellationToken)>,
+    next_slot: u64,
+    connections: u64,
+}
+
+/// Marks a name as waiting for as long as it lives.
+pub struct Waiting<'a> {
+    presence: &'a Presence,
+    name: String,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut inner = self.presence.inner.lock().unwrap();
+        if let Some(n) = inner.waiting.get_mut(&self.name) {
+            *n -= 1;
+            if *n == 0 {
+                inner.waiting.remove(&self.name);
+            }
+        }
+    }
+}
+
+/// Holds a waiter slot; cancelled when a newer waiter takes the slot.
+pub struct Slot<'a> {
+    presence: &'a Presence,
+    key: String,
+    serial: u64,
+    pub replaced: CancellationToken,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut inner = self.presence.inner.lock().unwrap();
+        if inner.slots.get(&self.key).is_some_and(|(s, _)| *s == self.serial) {
+            inner.slots.remove(&self.key);
+        }
+    }
+}
+
+impl Presence {
+    pub fn new() -> Presence {
+        Presence::default()
+    }
+
+    /// Bind `name` to `conn`, unless another connection holds it: then its session is returned.
+    pub fn bind(&self, name: &str, session: Session) -> Result<(), Session> {
+        let mut inner = self.inner.lock().unwrap();
+        match inner.sessions.get(name) {
+            Some(held) if held.conn != session.conn => Err(held.clone()),
+            _ => {
+                inner.sessions.insert(name.to_owned(), session);
+                Ok(())
+            }
+        }
+    }
+
+    /// Update the role shown for a bound name.
+    pub fn set_role(&self, name: &str, conn: ConnId, role: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(s) = inner.sessions.get_mut(name).filter(|s| s.conn == conn) {
+            s.role = role.to_owned();
+        }
+    }
+
+    /// Free `name` if `conn` holds it; returns whether it did.
+    pub fn unbind(&self, name: &str, conn: ConnId) -> bool {
+        let mut inner = self.inner.lock().unwrap();
+        if inner.sessions.get(name).is_some_and(|s| s.conn == conn) {
+            inner.sessions.remove(name);
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn holder(&self, name: &str) -> Option<Session> {
+        self.inner.lock().unwrap().sessions.get(name).cloned()
+    }
+
+    /// The name held by the session with this Claude Code session id, if connected.
+    pub fn name_of_session(&self, session_id: &str) -> Option<String> {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.session_id.as_deref() == Some(session_id))
+            .max_by(|a, b| a.1.since.total_cmp(&b.1.since))
+            .map(|(name, _)| name.clone())
+    }
+
+    /// Names held right now.
+    pub fn online(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.inner.lock().unwrap().sessions.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    pub fn is_waiting(&self, name: &str) -> bool {
+        self.inner.lock().unwrap().waiting.contains_key(name)
+    }
+
+    /// Count `name` as waiting until the guard drops.
+    pub fn waiting(&self, name: &str) -> Waiting<'_> {
+        *self
+            .inner
+            .lock()
+            .unwrap()
+            .waiting
+            .entry(name.to_owned())
+            .or_default() += 1;
+        Waiting {
+            presence: self,
+            name: name.to_owned(),
+        }
+    }
+
+    /// Take the waiter slot `key`, ending the previous holder's wait.
+    pub fn take_slot(&self, key: &str) -> Slot<'_> {
+        let mut inner = self.inner.lock().unwrap();
+        inner.next_slot += 1;
+        let serial = inner.next_slot;
+        let token = CancellationToken::new();
+        if let Some((_, previous)) = inner.slots.insert(key.to_owned(), (serial, token.clone())) {
+            previous.cancel();
+        }
+        Slot {
+            presence: self,
+            key: key.to_owned(),
+            serial,
+            replaced: token,
+        }
+    }
+
+    pub fn connection_opened(&self) {
+        self.inner.lock().unwrap().connections += 1;
+    }
+
+    pub fn connection_closed(&self) {
+        self.inner.lock().unwrap().connections -= 1;
+    }
+
+    /// (connections, sessions, calls waiting)
+    pub fn counts(&self) -> (u64, u64, u64) {
+        let inner = self.inner.lock().unwrap();
+        (
+            inner.connections,
+            inner.sessions.len() as u64,
+            inner.waiting.values().sum::<usize>() as u64,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(conn: ConnId) -> Session {
+        Session {
+            conn,
+            role: "r".into(),
+            since: 1.0,
+            session_id: Some(format!("s{conn}")),
+        }
+    }
+
+    #[test]
+    fn a_held_name_is_refused_to_another_connection() {
+        let p = Presence::new();
+        p.bind("api", session(1)).unwrap();
+        assert_eq!(p.bind("api", session(2)).unwrap_err().conn, 1);
+        p.bind("api", session(1)).unwrap();
+        assert!(!p.unbind("api", 2));
+        assert!(p.unbind("api", 1));
+        p.bind("api", session(2)).unwrap();
+        assert_eq!(p.name_of_session("s2").as_deref(), Some("api"));
+    }
+
+    #[test]
+    fn a_newer_waiter_replaces_the_older() {
+        let p = Presence::new();
+        let old = p.take_slot("session-1");
+        let new = p.take_slot("session-1");
+        assert!(old.replaced.is_cancelled());
+        drop(old); // must not free the newer holder's slot
+        let newest = p.take_slot("session-1");
+        assert!(new.replaced.is_cancelled());
+        assert!(!newest.replaced.is_cancelled());
+    }
+
+    #[test]
+    fn waiting_counts_follow_guards() {
+        let p = Presence::new();
+        let a = p.waiting("a");
+        let b = p.waiting("a");
+        assert!(p.is_waiting("a"));
+        drop(a);
+        assert!(p.is_waiting("a"));
+        drop(b);
+        assert!(!p.is_waiting("a"));
+    }
+}
