@@ -52,7 +52,11 @@ impl Bus {
         let Some(tool) = self.tool_router.get(tool) else {
             return String::new();
         };
-        let Some(props) = tool.input_schema.get("properties").and_then(|p| p.as_object()) else {
+        let Some(props) = tool
+            .input_schema
+            .get("properties")
+            .and_then(|p| p.as_object())
+        else {
             return String::new();
         };
         let args: Vec<String> = props
@@ -73,6 +77,10 @@ impl Bus {
                 format!("{name} ({ty})")
             })
             .collect();
-        if args.is_empty() { String::new() } else { format!("; arguments: {}", args.join(", ")) }
+        if args.is_empty() {
+            String::new()
+        } else {
+            format!("; arguments: {}", args.join(", "))
+        }
     }
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use proto::client::{Client, ClientError};
 use proto::{
-    AgentList, Claimed, ClaimList, ErrorKind, Identity, InboxPage, Message, MessageStatus, Registered, Released,
-    Request, Response, Sent, StateKeyList, StateList, StateWritten,
+    AgentList, ClaimList, Claimed, ErrorKind, Identity, InboxPage, Message, MessageStatus,
+    Registered, Released, Request, Response, Sent, StateKeyList, StateList, StateWritten,
 };
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
@@ -54,12 +54,20 @@ impl Bus {
         if let Some(name) = name {
             let (client, note) = (bus.client.clone(), bus.startup_note.clone());
             tokio::spawn(async move {
-                let request = Request::Register { name: name.clone(), role: None, owns: None };
+                let request = Request::Register {
+                    name: name.clone(),
+                    role: None,
+                    owns: None,
+                };
                 match client.call(request).await {
                     Ok(_) => tracing::info!(name, "registered BUS_NAME"),
                     Err(e) => {
-                        tracing::warn!(name, "could not register BUS_NAME: {e}; starting unregistered");
-                        *note.lock().unwrap() = Some(format!("BUS_NAME '{name}' could not be registered ({e})"));
+                        tracing::warn!(
+                            name,
+                            "could not register BUS_NAME: {e}; starting unregistered"
+                        );
+                        *note.lock().unwrap() =
+                            Some(format!("BUS_NAME '{name}' could not be registered ({e})"));
                     }
                 }
                 let _ = done.send(true);
@@ -72,7 +80,11 @@ impl Bus {
         self.call_until(request, None).await
     }
 
-    async fn call_until(&self, request: Request, cancel: Option<&CancellationToken>) -> Result<Response, String> {
+    async fn call_until(
+        &self,
+        request: Request,
+        cancel: Option<&CancellationToken>,
+    ) -> Result<Response, String> {
         let _ = self.started.clone().wait_for(|done| *done).await;
         let answer = match cancel {
             Some(ct) => self.client.call_cancellable(request, ct).await,
@@ -86,7 +98,10 @@ impl Bus {
         match error {
             ClientError::Refused(e) if e.kind == ErrorKind::NotRegistered => {
                 let note = self.startup_note.lock().unwrap().clone();
-                let lost = self.client.lost_identity().map(|e| format!("this session's name was lost when busd restarted ({e})"));
+                let lost = self
+                    .client
+                    .lost_identity()
+                    .map(|e| format!("this session's name was lost when busd restarted ({e})"));
                 match note.or(lost) {
                     Some(why) => format!("{why}; {}", e.message),
                     None => e.message,
@@ -110,10 +125,20 @@ macro_rules! expect {
 
 #[tool_router(vis = "pub(crate)")]
 impl Bus {
-    #[tool(description = "Bind this session's name on the bus; returns the online peers and unread count. Call first.")]
+    #[tool(
+        description = "Bind this session's name on the bus; returns the online peers and unread count. Call first."
+    )]
     async fn register(&self, Parameters(a): Parameters<RegisterArgs>) -> ToolResult<Registered> {
         *self.startup_note.lock().unwrap() = None;
-        expect!(self.call(Request::Register { name: a.name, role: a.role, owns: a.owns }).await, Registered)
+        expect!(
+            self.call(Request::Register {
+                name: a.name,
+                role: a.role,
+                owns: a.owns
+            })
+            .await,
+            Registered
+        )
     }
 
     #[tool(description = "This session's bound name, or null before register.")]
@@ -121,17 +146,38 @@ impl Bus {
         expect!(self.call(Request::Whoami).await, Identity)
     }
 
-    #[tool(description = "Sessions on the bus: online now or seen recently, their roles, owned globs, and overlapping footprints.")]
+    #[tool(
+        description = "Sessions on the bus: online now or seen recently, their roles, owned globs, and overlapping footprints."
+    )]
     async fn agents(&self, Parameters(a): Parameters<AgentsArgs>) -> ToolResult<AgentList> {
-        expect!(self.call(Request::Agents { active_within: a.active_within, all: a.all }).await, Agents)
+        expect!(
+            self.call(Request::Agents {
+                active_within: a.active_within,
+                all: a.all
+            })
+            .await,
+            Agents
+        )
     }
 
-    #[tool(description = "Send a message to a session by name, or to \"all\". Durable once it returns.")]
+    #[tool(
+        description = "Send a message to a session by name, or to \"all\". Durable once it returns."
+    )]
     async fn send(&self, Parameters(a): Parameters<SendArgs>) -> ToolResult<Sent> {
-        expect!(self.call(Request::Send { to: a.to, content: a.content, reply_to: a.reply_to }).await, Sent)
+        expect!(
+            self.call(Request::Send {
+                to: a.to,
+                content: a.content,
+                reply_to: a.reply_to
+            })
+            .await,
+            Sent
+        )
     }
 
-    #[tool(description = "Read unread messages, oldest first. With wait > 0, blocks until mail arrives or the time is up.")]
+    #[tool(
+        description = "Read unread messages, oldest first. With wait > 0, blocks until mail arrives or the time is up."
+    )]
     async fn inbox(
         &self,
         Parameters(a): Parameters<InboxArgs>,
@@ -158,7 +204,12 @@ impl Bus {
                 }
             })
         });
-        let request = Request::Inbox { consume, limit: a.limit, wait: a.wait, waiter: None };
+        let request = Request::Inbox {
+            consume,
+            limit: a.limit,
+            wait: a.wait,
+            waiter: None,
+        };
         let answer = self.call_until(request, Some(&ct)).await;
         if let Some(task) = progress {
             task.abort();
@@ -171,13 +222,29 @@ impl Bus {
     }
 
     #[tool(description = "Who has read a message sent earlier, and who has not yet.")]
-    async fn message_status(&self, Parameters(a): Parameters<MessageStatusArgs>) -> ToolResult<MessageStatus> {
-        expect!(self.call(Request::MessageStatus { message_id: a.message_id }).await, MessageStatus)
+    async fn message_status(
+        &self,
+        Parameters(a): Parameters<MessageStatusArgs>,
+    ) -> ToolResult<MessageStatus> {
+        expect!(
+            self.call(Request::MessageStatus {
+                message_id: a.message_id
+            })
+            .await,
+            MessageStatus
+        )
     }
 
-    #[tool(description = "Write a shared key; new keys start at version 1. Pass expected_version for compare-and-set.")]
+    #[tool(
+        description = "Write a shared key; new keys start at version 1. Pass expected_version for compare-and-set."
+    )]
     async fn set_state(&self, Parameters(a): Parameters<SetStateArgs>) -> ToolResult<StateWritten> {
-        let request = Request::SetState { key: a.key, value: a.value, expected_version: a.expected_version, mode: a.mode };
+        let request = Request::SetState {
+            key: a.key,
+            value: a.value,
+            expected_version: a.expected_version,
+            mode: a.mode,
+        };
         expect!(self.call(request).await, StateWritten)
     }
 
@@ -192,9 +259,18 @@ impl Bus {
         expect!(self.call(Request::ListState).await, StateKeys)
     }
 
-    #[tool(description = "Announce that this session is editing a path (advisory, never locks). Refused while another session's claim is live.")]
+    #[tool(
+        description = "Announce that this session is editing a path (advisory, never locks). Refused while another session's claim is live."
+    )]
     async fn claim(&self, Parameters(a): Parameters<ClaimArgs>) -> ToolResult<Claimed> {
-        expect!(self.call(Request::Claim { path: a.path, ttl: a.ttl }).await, Claimed)
+        expect!(
+            self.call(Request::Claim {
+                path: a.path,
+                ttl: a.ttl
+            })
+            .await,
+            Claimed
+        )
     }
 
     #[tool(description = "Release this session's claim on a path.")]
@@ -214,16 +290,29 @@ impl Bus {
     fn with_held(&self, page: InboxPage, consumed: bool, cancelled: bool) -> InboxPage {
         let mut held = self.held.lock().unwrap();
         if consumed && cancelled && !page.messages.is_empty() {
-            tracing::info!(count = page.messages.len(), "inbox call cancelled after consuming; holding its messages");
+            tracing::info!(
+                count = page.messages.len(),
+                "inbox call cancelled after consuming; holding its messages"
+            );
             held.extend(page.messages);
-            return InboxPage { messages: Vec::new(), pending_count: page.pending_count + held.len() as u64 };
+            return InboxPage {
+                messages: Vec::new(),
+                pending_count: page.pending_count + held.len() as u64,
+            };
         }
         if held.is_empty() {
             return page;
         }
-        let mut messages: Vec<Message> = if consumed { std::mem::take(&mut *held) } else { held.clone() };
+        let mut messages: Vec<Message> = if consumed {
+            std::mem::take(&mut *held)
+        } else {
+            held.clone()
+        };
         let still_held = held.len() as u64;
         messages.extend(page.messages);
-        InboxPage { messages, pending_count: page.pending_count + still_held }
+        InboxPage {
+            messages,
+            pending_count: page.pending_count + still_held,
+        }
     }
 }

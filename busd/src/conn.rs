@@ -98,7 +98,9 @@ pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>) {
     let (replies, mut outbox) = mpsc::channel::<Reply>(MAX_IN_FLIGHT);
     let writer_task = tokio::spawn(async move {
         while let Some(reply) = outbox.recv().await {
-            let Some(bytes) = encode_reply(reply) else { continue };
+            let Some(bytes) = encode_reply(reply) else {
+                continue;
+            };
             if writer.send(bytes).await.is_err() {
                 break;
             }
@@ -226,7 +228,10 @@ where
         }
         Ok(None) => return Handshake::Close,
         Err(_) => {
-            tracing::warn!(conn = id, "no handshake within {HANDSHAKE_TIMEOUT:?}; closing");
+            tracing::warn!(
+                conn = id,
+                "no handshake within {HANDSHAKE_TIMEOUT:?}; closing"
+            );
             return Handshake::Close;
         }
     };
@@ -245,7 +250,12 @@ where
             pid: std::process::id(),
         }
     } else if hello.protocol > ours && hello.retire_older {
-        tracing::info!(conn = id, theirs = hello.protocol, ours, "a newer client asked busd to retire");
+        tracing::info!(
+            conn = id,
+            theirs = hello.protocol,
+            ours,
+            "a newer client asked busd to retire"
+        );
         shared.stop_requested.cancel();
         Welcome::Retiring {
             protocol: ours,
@@ -265,7 +275,12 @@ where
                 hello.protocol
             )
         };
-        tracing::warn!(conn = id, theirs = hello.protocol, ours, "refused a handshake: other protocol");
+        tracing::warn!(
+            conn = id,
+            theirs = hello.protocol,
+            ours,
+            "refused a handshake: other protocol"
+        );
         Welcome::Refused {
             protocol: ours,
             error: WireError::new(ErrorKind::Handshake, message),
@@ -294,7 +309,11 @@ fn encode_reply(reply: Reply) -> Option<bytes::Bytes> {
                     bytes.len()
                 ),
             );
-            frame::encode(&Reply { id, body: Err(error) }).ok()
+            frame::encode(&Reply {
+                id,
+                body: Err(error),
+            })
+            .ok()
         }
         Err(e) => {
             tracing::error!(error = %e, "a reply does not encode");

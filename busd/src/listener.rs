@@ -79,7 +79,10 @@ pub fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
                 );
             }
             if !meta.is_dir() {
-                bail!("refusing the bus folder {}: it is not a folder", dir.display());
+                bail!(
+                    "refusing the bus folder {}: it is not a folder",
+                    dir.display()
+                );
             }
             let ours = current_uid();
             if meta.uid() != ours {
@@ -99,7 +102,10 @@ pub fn bind(socket: &Path, _lock: &DaemonLock) -> anyhow::Result<Listener> {
     match std::fs::remove_file(socket) {
         Ok(()) => tracing::info!(socket = %socket.display(), "replaced a stale socket file"),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("removing the stale socket {}", socket.display())),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("removing the stale socket {}", socket.display()));
+        }
     }
     let name = socket.to_fs_name::<GenericFilePath>()?;
     let mut listener = ListenerOptions::new()
@@ -148,7 +154,11 @@ fn set_cloexec(fd: &OwnedFd) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: fcntl on a descriptor we own.
     let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
-    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 pub fn current_uid() -> u32 {

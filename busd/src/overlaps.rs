@@ -71,10 +71,16 @@ mod tests {
         assert!(pair(&["src/api/**"], &["src/api/auth/login.rs"]));
         assert!(pair(&["src/api/login.rs"], &["src/*/login.rs"]));
         assert!(pair(&["src/api/**"], &["src/api/**"]));
-        assert!(!pair(&["src/*.rs"], &["src/api/login.rs"]), "* stays in one folder");
+        assert!(
+            !pair(&["src/*.rs"], &["src/api/login.rs"]),
+            "* stays in one folder"
+        );
         assert!(!pair(&["src/api/**"], &["src/web/**"]));
         assert!(!pair(&[], &["src/web/**"]));
-        assert!(pair(&["a[b"], &["a[b"]), "an invalid glob still matches itself");
+        assert!(
+            pair(&["a[b"], &["a[b"]),
+            "an invalid glob still matches itself"
+        );
     }
 
     #[test]

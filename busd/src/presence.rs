@@ -65,7 +65,11 @@ pub struct Slot<'a> {
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
         let mut inner = self.presence.inner.lock().unwrap();
-        if inner.slots.get(&self.key).is_some_and(|(s, _)| *s == self.serial) {
+        if inner
+            .slots
+            .get(&self.key)
+            .is_some_and(|(s, _)| *s == self.serial)
+        {
             inner.slots.remove(&self.key);
         }
     }
@@ -124,7 +128,14 @@ impl Presence {
 
     /// Names held right now.
     pub fn online(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.inner.lock().unwrap().sessions.keys().cloned().collect();
+        let mut names: Vec<String> = self
+            .inner
+            .lock()
+            .unwrap()
+            .sessions
+            .keys()
+            .cloned()
+            .collect();
         names.sort();
         names
     }

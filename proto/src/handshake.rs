@@ -40,7 +40,11 @@ pub struct Hello {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Welcome {
     /// Go ahead: requests may follow.
-    Accepted { protocol: u32, version: String, pid: u32 },
+    Accepted {
+        protocol: u32,
+        version: String,
+        pid: u32,
+    },
     /// The daemon speaks an older protocol and, as asked, is shutting down; start a new one once
     /// the socket is gone.
     Retiring { protocol: u32, pid: u32 },

@@ -40,7 +40,9 @@ pub fn recipient(to: &str) -> Result<(), WireError> {
 
 pub fn content(content: &str) -> Result<(), WireError> {
     if content.is_empty() {
-        return Err(WireError::invalid("content is empty: send at least one byte"));
+        return Err(WireError::invalid(
+            "content is empty: send at least one byte",
+        ));
     }
     if content.len() > CONTENT_MAX_BYTES {
         return Err(WireError::new(

@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use proto::time::{now, rfc3339};
-use proto::{ErrorKind, InboxPage, Message, MessageStatus, Receipt, Response, Sent, TailPage, WireError, limits};
+use proto::{
+    ErrorKind, InboxPage, Message, MessageStatus, Receipt, Response, Sent, TailPage, WireError,
+    limits,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::{Handler, unexpected};
@@ -34,7 +37,10 @@ impl Handler<'_> {
             now: now(),
         };
         match self.write(write).await? {
-            Outcome::Message(m) => Ok(Response::Sent(Sent { id: m.id, to: m.recipient })),
+            Outcome::Message(m) => Ok(Response::Sent(Sent {
+                id: m.id,
+                to: m.recipient,
+            })),
             other => Err(unexpected(other)),
         }
     }
@@ -96,7 +102,11 @@ impl Handler<'_> {
             };
             self.write(write).await?
         } else {
-            self.read(Read::Peek { name: me.to_owned(), limit }).await?
+            self.read(Read::Peek {
+                name: me.to_owned(),
+                limit,
+            })
+            .await?
         };
         match outcome {
             Outcome::Page(page) => Ok(page),
@@ -113,7 +123,10 @@ impl Handler<'_> {
                 readers: s
                     .readers
                     .into_iter()
-                    .map(|r| Receipt { recipient: r.recipient, read_ts: rfc3339(r.read_ts) })
+                    .map(|r| Receipt {
+                        recipient: r.recipient,
+                        read_ts: rfc3339(r.read_ts),
+                    })
                     .collect(),
                 unread: s.unread,
             })),

@@ -100,7 +100,9 @@ fn refusal(e: StoreError) -> WireError {
         ),
         StoreError::UnknownReplyTo(id) => (
             ErrorKind::NotFound,
-            format!("reply_to {id} is not a message id: pass the id of an existing message, or leave reply_to out"),
+            format!(
+                "reply_to {id} is not a message id: pass the id of an existing message, or leave reply_to out"
+            ),
         ),
         StoreError::Stale {
             key,
@@ -108,7 +110,9 @@ fn refusal(e: StoreError) -> WireError {
             current,
         } => (
             ErrorKind::Conflict,
-            format!("stale write: expected_version {expected} != current {current}; re-read {key} and retry"),
+            format!(
+                "stale write: expected_version {expected} != current {current}; re-read {key} and retry"
+            ),
         ),
         StoreError::Claimed {
             path,
@@ -116,7 +120,10 @@ fn refusal(e: StoreError) -> WireError {
             seconds_left,
         } => (
             ErrorKind::Conflict,
-            format!("'{path}' is claimed by '{owner}' for another {}s: ask them, or wait", seconds_left.ceil()),
+            format!(
+                "'{path}' is claimed by '{owner}' for another {}s: ask them, or wait",
+                seconds_left.ceil()
+            ),
         ),
         StoreError::NotOwner { path, owner } => (
             ErrorKind::Forbidden,
@@ -131,7 +138,9 @@ fn refusal(e: StoreError) -> WireError {
         ),
         StoreError::Io(message) => (
             ErrorKind::Storage,
-            format!("the database refused the write ({message}); nothing was saved: free disk space, then retry"),
+            format!(
+                "the database refused the write ({message}); nothing was saved: free disk space, then retry"
+            ),
         ),
         StoreError::Closed => (
             ErrorKind::ShuttingDown,
@@ -144,5 +153,8 @@ fn refusal(e: StoreError) -> WireError {
 /// A storage outcome of the wrong shape: a bug, reported instead of panicking.
 fn unexpected(outcome: Outcome) -> WireError {
     tracing::error!(?outcome, "storage answered with an unexpected outcome");
-    WireError::new(ErrorKind::Internal, "internal error: unexpected storage answer (see busd's log)")
+    WireError::new(
+        ErrorKind::Internal,
+        "internal error: unexpected storage answer (see busd's log)",
+    )
 }

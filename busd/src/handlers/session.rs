@@ -1,7 +1,10 @@
 //! Identity and presence: register, act_as, whoami, resolve, agents, status.
 
 use proto::time::{now, rfc3339};
-use proto::{Agent, AgentList, AgentStatus, ErrorKind, Identity, Registered, Response, Status, WireError, limits};
+use proto::{
+    Agent, AgentList, AgentStatus, ErrorKind, Identity, Registered, Response, Status, WireError,
+    limits,
+};
 
 use super::{Handler, unexpected};
 use crate::conn::{Identity as Bound, release_name};
@@ -34,7 +37,11 @@ impl Handler<'_> {
             session_id: session_id.clone(),
         };
         if let Err(held) = self.shared.presence.bind(&name, session) {
-            let role = if held.role.is_empty() { String::new() } else { format!("role '{}', ", held.role) };
+            let role = if held.role.is_empty() {
+                String::new()
+            } else {
+                format!("role '{}', ", held.role)
+            };
             return Err(WireError::new(
                 ErrorKind::NameTaken,
                 format!(
@@ -66,7 +73,13 @@ impl Handler<'_> {
         {
             release_name(self.shared, conn, old).await;
         }
-        let peers = self.shared.presence.online().into_iter().filter(|n| *n != name).collect();
+        let peers = self
+            .shared
+            .presence
+            .online()
+            .into_iter()
+            .filter(|n| *n != name)
+            .collect();
         Ok(Response::Registered(Registered {
             name: agent.name,
             role: agent.role,
@@ -89,7 +102,9 @@ impl Handler<'_> {
     }
 
     pub(super) fn whoami(&self) -> Response {
-        Response::Identity(Identity { name: self.ctx.name() })
+        Response::Identity(Identity {
+            name: self.ctx.name(),
+        })
     }
 
     pub(super) async fn resolve(&self, session_id: String) -> Result<Response, WireError> {
@@ -103,14 +118,24 @@ impl Handler<'_> {
         Ok(Response::Identity(Identity { name }))
     }
 
-    pub(super) async fn agents(&self, active_within: f64, all: bool) -> Result<Response, WireError> {
+    pub(super) async fn agents(
+        &self,
+        active_within: f64,
+        all: bool,
+    ) -> Result<Response, WireError> {
         limits::seconds("active_within", active_within, None)?;
         let now = now();
         let Outcome::Agents(rows) = self.read(Read::Agents).await? else {
-            return Err(WireError::new(ErrorKind::Internal, "internal error: agents"));
+            return Err(WireError::new(
+                ErrorKind::Internal,
+                "internal error: agents",
+            ));
         };
         let Outcome::Claims(claims) = self.read(Read::Claims { now }).await? else {
-            return Err(WireError::new(ErrorKind::Internal, "internal error: claims"));
+            return Err(WireError::new(
+                ErrorKind::Internal,
+                "internal error: claims",
+            ));
         };
         let presence = &self.shared.presence;
         let mut agents: Vec<Agent> = rows
@@ -150,12 +175,16 @@ impl Handler<'_> {
         let footprints: Vec<Vec<String>> = agents
             .iter()
             .map(|a| {
-                let claimed = claims.iter().filter(|c| c.owner == a.name).map(|c| c.path.clone());
+                let claimed = claims
+                    .iter()
+                    .filter(|c| c.owner == a.name)
+                    .map(|c| c.path.clone());
                 a.owns.iter().cloned().chain(claimed).collect()
             })
             .collect();
         for (i, others) in overlaps(&footprints).into_iter().enumerate() {
-            let mut names: Vec<String> = others.into_iter().map(|j| agents[j].name.clone()).collect();
+            let mut names: Vec<String> =
+                others.into_iter().map(|j| agents[j].name.clone()).collect();
             names.sort();
             agents[i].overlaps = names;
         }
@@ -165,7 +194,10 @@ impl Handler<'_> {
     pub(super) async fn status(&self) -> Result<Response, WireError> {
         let now = now();
         let Outcome::Counts(counts) = self.read(Read::Counts { now }).await? else {
-            return Err(WireError::new(ErrorKind::Internal, "internal error: counts"));
+            return Err(WireError::new(
+                ErrorKind::Internal,
+                "internal error: counts",
+            ));
         };
         let (connections, sessions, waiting) = self.shared.presence.counts();
         let config = &self.shared.config;

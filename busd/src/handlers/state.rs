@@ -2,8 +2,8 @@
 
 use proto::time::{now, rfc3339};
 use proto::{
-    ClaimEntry, ClaimList, Claimed, Released, Response, StateEntry, StateKey, StateKeyList, StateList,
-    StateMode, StateWritten, WireError, limits,
+    ClaimEntry, ClaimList, Claimed, Released, Response, StateEntry, StateKey, StateKeyList,
+    StateList, StateMode, StateWritten, WireError, limits,
 };
 
 use super::{Handler, unexpected};
@@ -74,7 +74,11 @@ impl Handler<'_> {
         Ok(Response::StateKeys(StateKeyList { keys }))
     }
 
-    async fn state_rows(&self, key: Option<String>, with_values: bool) -> Result<Vec<StateRow>, WireError> {
+    async fn state_rows(
+        &self,
+        key: Option<String>,
+        with_values: bool,
+    ) -> Result<Vec<StateRow>, WireError> {
         match self.read(Read::State { key, with_values }).await? {
             Outcome::State(rows) => Ok(rows),
             other => Err(unexpected(other)),

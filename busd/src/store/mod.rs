@@ -232,7 +232,11 @@ fn run<B: Backend, L: CommitListener>(
                 }
             }
             taken += 1;
-            next = if taken < MAX_BATCH { rx.try_recv().ok() } else { None };
+            next = if taken < MAX_BATCH {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
         }
         if writes.is_empty() {
             continue;

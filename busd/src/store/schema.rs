@@ -136,8 +136,7 @@ fn probe(path: &Path) -> anyhow::Result<Found> {
 /// a busy timeout, room for the hot statements in the cache.
 fn configure(conn: &Connection, path: &Path) -> anyhow::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    let mode: String =
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(path = %path.display(), mode, "the database could not switch to WAL");
     }
@@ -211,4 +210,3 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
     )
     .map(|n| n > 0)
 }
-

@@ -81,13 +81,17 @@ impl Backend for SqliteBackend {
     }
 
     fn close(&mut self) -> Result<(), StoreError> {
-        let (busy, log, done): (i64, i64, i64) = self.conn.query_row(
-            "PRAGMA wal_checkpoint(TRUNCATE)",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
+        let (busy, log, done): (i64, i64, i64) =
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
         if busy != 0 {
-            tracing::warn!(log, done, "the WAL checkpoint was blocked by another reader");
+            tracing::warn!(
+                log,
+                done,
+                "the WAL checkpoint was blocked by another reader"
+            );
         }
         Ok(())
     }

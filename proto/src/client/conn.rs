@@ -85,10 +85,17 @@ impl Conn {
         writer.send(encode(hello)?).await?;
         let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next())
             .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "busd did not answer the handshake"))?
-            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "busd closed the connection during the handshake"))??;
-        let welcome: Welcome = frame::decode(&first)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            .map_err(|_| {
+                io::Error::new(io::ErrorKind::TimedOut, "busd did not answer the handshake")
+            })?
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "busd closed the connection during the handshake",
+                )
+            })??;
+        let welcome: Welcome =
+            frame::decode(&first).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let info = match welcome {
             Welcome::Accepted {
                 protocol,

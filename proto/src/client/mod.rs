@@ -17,11 +17,13 @@ use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 pub use conn::{DaemonInfo, OpenError};
-pub use start::{StartError, find_busd};
+pub use start::{StartError, find_busd, spawn_daemon};
 
 use crate::frame::{self, MAX_REQUEST_FRAME};
 use crate::paths::BusPaths;
-use crate::{ClientKind, Envelope, ErrorKind, Hello, PROTOCOL_VERSION, Request, Response, WireError};
+use crate::{
+    ClientKind, Envelope, ErrorKind, Hello, PROTOCOL_VERSION, Request, Response, WireError,
+};
 use conn::Conn;
 
 /// How many times one call may lose its connection before it gives up.

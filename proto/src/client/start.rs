@@ -11,7 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::paths::BusPaths;
@@ -22,7 +22,9 @@ const READY_FD: i32 = 3;
 /// Why busd could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot find busd beside {beside} or on PATH: install claude-bus (see README) or set BUS_DAEMON")]
+    #[error(
+        "cannot find busd beside {beside} or on PATH: install claude-bus (see README) or set BUS_DAEMON"
+    )]
     NotFound { beside: String },
     #[error("busd did not start: {0}")]
     Failed(String),
@@ -155,6 +157,33 @@ async fn spawn_and_wait(
     deadline: Duration,
 ) -> Result<(), StartError> {
     let program = find_busd(program)?;
+    match spawn_daemon(paths, &program, &[], true, deadline).await {
+        Ok(child) => {
+            // Reap busd whenever it exits, so it never lingers as a zombie of this client.
+            std::thread::spawn(move || {
+                let mut child = child;
+                child.wait()
+            });
+            Ok(())
+        }
+        // Another busd won the race for the daemon lock: that one will answer.
+        Err(StartError::Failed(why)) if why.contains("already running") => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Spawn `program` as the busd for `paths` — `detached` in a new session, as clients start
+/// it; attached, as test fixtures do — with `extra` arguments, and wait until it serves. Its
+/// stderr goes to the log beside the database. If it exits before serving, its own error (the
+/// tail of that log) is returned.
+pub async fn spawn_daemon(
+    paths: &BusPaths,
+    program: &Path,
+    extra: &[&str],
+    detached: bool,
+    deadline: Duration,
+) -> Result<Child, StartError> {
+    prepare_dir(paths.dir())?;
     let log = OpenOptions::new()
         .create(true)
         .append(true)
@@ -162,9 +191,10 @@ async fn spawn_and_wait(
     let log_len = log.metadata()?.len();
     let (mut ready_rx, ready_tx) = io::pipe()?;
 
-    let mut cmd = Command::new(&program);
+    let mut cmd = Command::new(program);
     cmd.arg("--ready-fd")
         .arg(READY_FD.to_string())
+        .args(extra)
         .env("BUS_DB", &paths.db)
         .env("BUS_SOCKET", &paths.socket)
         .env("BUS_LOG_FILE", &paths.log)
@@ -175,7 +205,7 @@ async fn spawn_and_wait(
     // SAFETY: only async-signal-safe calls (setsid, dup2) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::setsid() < 0 {
+            if detached && libc::setsid() < 0 {
                 return Err(io::Error::last_os_error());
             }
             if libc::dup2(fd, READY_FD) < 0 {
@@ -188,7 +218,7 @@ async fn spawn_and_wait(
     drop(ready_tx);
     tracing::info!(pid = child.id(), program = %program.display(), "started busd");
 
-    let byte = tokio::time::timeout(
+    let ready = tokio::time::timeout(
         deadline,
         tokio::task::spawn_blocking(move || {
             let mut b = [0u8; 1];
@@ -196,26 +226,23 @@ async fn spawn_and_wait(
         }),
     )
     .await;
-    match byte {
-        Ok(Ok(Ok(true))) => {
-            // Reap busd whenever it exits, so it never lingers as a zombie of this client.
-            std::thread::spawn(move || child.wait());
-            Ok(())
-        }
+    match ready {
+        Ok(Ok(Ok(true))) => Ok(child),
         Err(_) => {
-            std::thread::spawn(move || child.wait());
+            let _ = child.kill();
+            let _ = child.wait();
             Err(StartError::Timeout(deadline))
         }
         _ => {
             let status = child.wait()?;
             let why = log_tail(&paths.log, log_len);
-            // Another busd won the race for the daemon lock: that one will answer.
-            if why.contains("already running") {
-                return Ok(());
-            }
             Err(StartError::Failed(format!(
                 "busd exited ({status}): {}",
-                if why.is_empty() { "no output".into() } else { why }
+                if why.is_empty() {
+                    "no output".into()
+                } else {
+                    why
+                }
             )))
         }
     }

@@ -21,7 +21,8 @@ pub(super) fn read(c: &Connection, read: &Read) -> Result<Outcome, StoreError> {
             })
         }
         Read::Agents => {
-            let mut stmt = c.prepare_cached(&format!("SELECT {AGENT} FROM agents ORDER BY name"))?;
+            let mut stmt =
+                c.prepare_cached(&format!("SELECT {AGENT} FROM agents ORDER BY name"))?;
             let rows = stmt.query_map([], agent_row)?;
             Outcome::Agents(rows.collect::<Result<_, _>>()?)
         }
@@ -193,7 +194,11 @@ fn status(c: &Connection, id: i64) -> Result<MessageStatusRow, StoreError> {
     })
 }
 
-fn state(c: &Connection, key: Option<&str>, with_values: bool) -> Result<Vec<StateRow>, StoreError> {
+fn state(
+    c: &Connection,
+    key: Option<&str>,
+    with_values: bool,
+) -> Result<Vec<StateRow>, StoreError> {
     let value = if with_values { "value" } else { "''" };
     let filter = if key.is_some() { "WHERE key = ?1" } else { "" };
     let mut stmt = c.prepare_cached(&format!(

@@ -46,9 +46,11 @@ fn key_of(w: &Write) -> Option<(&RequestKey, f64)> {
 
 fn lookup(c: &Connection, key: &RequestKey) -> Result<Option<String>, StoreError> {
     // The request id is stored bit for bit as SQLite's signed integer.
-    Ok(c.prepare_cached("SELECT outcome FROM applied WHERE client = ?1 AND request = ?2")?
-        .query_row((&key.client, key.request as i64), |r| r.get(0))
-        .optional()?)
+    Ok(
+        c.prepare_cached("SELECT outcome FROM applied WHERE client = ?1 AND request = ?2")?
+            .query_row((&key.client, key.request as i64), |r| r.get(0))
+            .optional()?,
+    )
 }
 
 fn record(outcome: &Outcome) -> Option<String> {

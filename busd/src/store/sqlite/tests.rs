@@ -130,7 +130,11 @@ impl Bus {
     fn cursor(&self, name: &str) -> i64 {
         self.db
             .conn
-            .query_row("SELECT last_read_id FROM agents WHERE name = ?1", [name], |r| r.get(0))
+            .query_row(
+                "SELECT last_read_id FROM agents WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
             .unwrap()
     }
 

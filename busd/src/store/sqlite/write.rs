@@ -13,7 +13,14 @@ pub(super) fn apply(c: &Connection, w: &Write) -> Result<Outcome, StoreError> {
             owns,
             session_id,
             now,
-        } => register(c, name, role.as_deref(), owns.as_deref(), session_id.as_deref(), *now),
+        } => register(
+            c,
+            name,
+            role.as_deref(),
+            owns.as_deref(),
+            session_id.as_deref(),
+            *now,
+        ),
         Write::Touch { name, now } => {
             c.prepare_cached(
                 "INSERT INTO agents(name, role, owns, last_seen, last_read_id) \
@@ -80,7 +87,9 @@ fn register(
     )?
     .execute((name, role, owns_json, now, session_id, owns.is_some()))?;
     let agent = c
-        .prepare_cached(&format!("SELECT {AGENT}, last_read_id FROM agents WHERE name = ?1"))?
+        .prepare_cached(&format!(
+            "SELECT {AGENT}, last_read_id FROM agents WHERE name = ?1"
+        ))?
         .query_row([name], |r| Ok((agent_row(r)?, r.get::<_, Option<i64>>(5)?)))?;
     let pending = read::unread(c, name, agent.1.unwrap_or(0))?;
     Ok(Outcome::Agent(agent.0, pending))
@@ -199,7 +208,13 @@ fn current_claim(c: &Connection, path: &str) -> Result<Option<(String, f64)>, St
     .optional()?)
 }
 
-fn claim(c: &Connection, path: &str, owner: &str, ttl: f64, now: f64) -> Result<Outcome, StoreError> {
+fn claim(
+    c: &Connection,
+    path: &str,
+    owner: &str,
+    ttl: f64,
+    now: f64,
+) -> Result<Outcome, StoreError> {
     if let Some((holder, expires_at)) = current_claim(c, path)?
         && holder != owner
         && expires_at >= now

@@ -17,24 +17,35 @@ fn register_creates_keeps_and_replaces() {
         }
     );
     assert_eq!(pending, 0);
-    let w = |role: Option<&str>, owns: Option<Vec<&str>>, session: Option<&str>, now| {
-        Write::Register {
+    let w =
+        |role: Option<&str>, owns: Option<Vec<&str>>, session: Option<&str>, now| Write::Register {
             name: "ann".into(),
             role: role.map(Into::into),
             owns: owns.map(|o| o.into_iter().map(Into::into).collect()),
             session_id: session.map(Into::into),
             now,
-        }
-    };
-    let Ok(Outcome::Agent(ann, _)) = bus.write(w(Some("api"), Some(vec!["src/**"]), Some("s1"), 2.0))
+        };
+    let Ok(Outcome::Agent(ann, _)) =
+        bus.write(w(Some("api"), Some(vec!["src/**"]), Some("s1"), 2.0))
     else {
         panic!()
     };
-    assert_eq!((ann.role.as_str(), ann.owns.clone()), ("api", vec!["src/**".to_string()]));
-    assert_eq!((ann.last_seen, ann.session_id.as_deref()), (2.0, Some("s1")));
+    assert_eq!(
+        (ann.role.as_str(), ann.owns.clone()),
+        ("api", vec!["src/**".to_string()])
+    );
+    assert_eq!(
+        (ann.last_seen, ann.session_id.as_deref()),
+        (2.0, Some("s1"))
+    );
     // None keeps role, owns and session.
-    let Ok(Outcome::Agent(ann, _)) = bus.write(w(None, None, None, 3.0)) else { panic!() };
-    assert_eq!((ann.role.as_str(), ann.owns.len(), ann.last_seen), ("api", 1, 3.0));
+    let Ok(Outcome::Agent(ann, _)) = bus.write(w(None, None, None, 3.0)) else {
+        panic!()
+    };
+    assert_eq!(
+        (ann.role.as_str(), ann.owns.len(), ann.last_seen),
+        ("api", 1, 3.0)
+    );
     assert_eq!(ann.session_id.as_deref(), Some("s1"));
     // Some replaces, even with empty values.
     let Ok(Outcome::Agent(ann, _)) = bus.write(w(Some(""), Some(vec![]), Some("s2"), 4.0)) else {
@@ -71,7 +82,10 @@ fn interleaved_sends_and_consumes_deliver_exactly_once() {
     let mut seen = Vec::new();
     let mut sent = Vec::new();
     for i in 0..20 {
-        sent.push(bus.send("ann", if i % 3 == 0 { "all" } else { "bob" }, "m").id);
+        sent.push(
+            bus.send("ann", if i % 3 == 0 { "all" } else { "bob" }, "m")
+                .id,
+        );
         // Noise that bob must never get: cid's mail, and his own broadcasts.
         bus.send("ann", "cid", "not bob's");
         bus.send("bob", "all", "bob's own broadcast");
@@ -91,7 +105,11 @@ fn limit_takes_oldest_first_and_counts_the_rest() {
     let sent: Vec<i64> = (0..5).map(|_| bus.send("ann", "bob", "m").id).collect();
     let page = bus.consume("bob", 2);
     assert_eq!((ids(&page), page.pending), (sent[0..2].to_vec(), 3));
-    assert_eq!(bus.cursor("bob"), sent[1], "the cursor moves past exactly what was returned");
+    assert_eq!(
+        bus.cursor("bob"),
+        sent[1],
+        "the cursor moves past exactly what was returned"
+    );
     let page = bus.consume("bob", 2);
     assert_eq!((ids(&page), page.pending), (sent[2..4].to_vec(), 1));
     let page = bus.consume("bob", 10);
@@ -108,7 +126,11 @@ fn a_drained_inbox_moves_the_cursor_to_the_newest_message() {
     }
     let last = bus.send("bob", "cid", "not for ann").id;
     assert!(bus.consume("ann", 100).messages.is_empty());
-    assert_eq!(bus.cursor("ann"), last, "her own broadcasts are never rescanned");
+    assert_eq!(
+        bus.cursor("ann"),
+        last,
+        "her own broadcasts are never rescanned"
+    );
     // Everything after the jump is still delivered.
     let next = bus.send("bob", "ann", "after").id;
     assert_eq!(ids(&bus.consume("ann", 100)), vec![next]);
@@ -126,7 +148,10 @@ fn peek_changes_nothing_and_counts_everything() {
     assert_eq!(bus.count("SELECT COUNT(*) FROM deliveries"), 0);
     // A stranger peeks from cursor 0 and gets no agents row.
     assert_eq!(bus.peek("zed", 10), Page::default());
-    assert_eq!(bus.count("SELECT COUNT(*) FROM agents WHERE name = 'zed'"), 0);
+    assert_eq!(
+        bus.count("SELECT COUNT(*) FROM agents WHERE name = 'zed'"),
+        0
+    );
 }
 
 #[test]
@@ -134,7 +159,9 @@ fn consume_by_a_stranger_creates_its_row() {
     let mut bus = bus();
     let m = bus.send("ann", "all", "hi");
     assert_eq!(ids(&bus.consume("zed", 10)), vec![m.id]);
-    let Outcome::Agents(agents) = bus.read(Read::Agents) else { panic!() };
+    let Outcome::Agents(agents) = bus.read(Read::Agents) else {
+        panic!()
+    };
     assert_eq!(
         agents,
         vec![AgentRow {
@@ -161,7 +188,10 @@ fn receipts_and_message_status() {
     };
     let s = status(&mut bus, direct.id);
     assert_eq!((s.sender.as_str(), s.recipient.as_str()), ("ann", "bob"));
-    assert_eq!((s.readers.len(), s.unread.clone()), (0, vec!["bob".to_string()]));
+    assert_eq!(
+        (s.readers.len(), s.unread.clone()),
+        (0, vec!["bob".to_string()])
+    );
     let s = status(&mut bus, broadcast.id);
     assert_eq!(s.unread, vec!["bob", "cid", "dan"]);
 
@@ -169,10 +199,21 @@ fn receipts_and_message_status() {
     bus.write(consume_w(None, "bob", 10, 30.0)).unwrap();
     let s = status(&mut bus, direct.id);
     assert_eq!((s.readers.len(), s.unread.len()), (1, 0));
-    assert_eq!((s.readers[0].recipient.as_str(), s.readers[0].read_ts), ("bob", 30.0));
+    assert_eq!(
+        (s.readers[0].recipient.as_str(), s.readers[0].read_ts),
+        ("bob", 30.0)
+    );
     let s = status(&mut bus, broadcast.id);
-    let readers: Vec<_> = s.readers.iter().map(|r| (r.recipient.as_str(), r.read_ts)).collect();
-    assert_eq!(readers, vec![("dan", 20.0), ("bob", 30.0)], "oldest receipt first");
+    let readers: Vec<_> = s
+        .readers
+        .iter()
+        .map(|r| (r.recipient.as_str(), r.read_ts))
+        .collect();
+    assert_eq!(
+        readers,
+        vec![("dan", 20.0), ("bob", 30.0)],
+        "oldest receipt first"
+    );
     assert_eq!(s.unread, vec!["cid"]);
     // A receipt per returned message only.
     assert_eq!(bus.count("SELECT COUNT(*) FROM deliveries"), 3);
@@ -190,11 +231,16 @@ fn reply_to_must_exist() {
     if let Write::Send { reply_to, .. } = &mut w {
         *reply_to = Some(first.id + 100);
     }
-    assert_eq!(bus.write(w.clone()), Err(StoreError::UnknownReplyTo(first.id + 100)));
+    assert_eq!(
+        bus.write(w.clone()),
+        Err(StoreError::UnknownReplyTo(first.id + 100))
+    );
     if let Write::Send { reply_to, .. } = &mut w {
         *reply_to = Some(first.id);
     }
-    let Ok(Outcome::Message(reply)) = bus.write(w) else { panic!() };
+    let Ok(Outcome::Message(reply)) = bus.write(w) else {
+        panic!()
+    };
     assert_eq!(reply.reply_to, Some(first.id));
     assert_eq!(bus.count("SELECT COUNT(*) FROM messages"), 2);
 }
@@ -218,29 +264,66 @@ fn agents_resolve_tail_and_counts() {
         })
         .unwrap();
     }
-    let Outcome::Agents(agents) = bus.read(Read::Agents) else { panic!() };
-    let names: Vec<_> = agents.iter().map(|a| (a.name.as_str(), a.last_seen)).collect();
+    let Outcome::Agents(agents) = bus.read(Read::Agents) else {
+        panic!()
+    };
+    let names: Vec<_> = agents
+        .iter()
+        .map(|a| (a.name.as_str(), a.last_seen))
+        .collect();
     assert_eq!(names, vec![("ann", 3.0), ("bob", 2.0), ("old", 0.0)]);
-    let resolve = |bus: &mut Bus, s: &str| bus.read(Read::Resolve { session_id: s.into() });
+    let resolve = |bus: &mut Bus, s: &str| {
+        bus.read(Read::Resolve {
+            session_id: s.into(),
+        })
+    };
     assert_eq!(resolve(&mut bus, "s1"), Outcome::Name(Some("ann".into())));
     assert_eq!(resolve(&mut bus, "s2"), Outcome::Name(None));
 
-    assert_eq!(bus.read(Read::Tail { after: None, limit: 10 }), Outcome::Tail(vec![], 0));
+    assert_eq!(
+        bus.read(Read::Tail {
+            after: None,
+            limit: 10
+        }),
+        Outcome::Tail(vec![], 0)
+    );
     let sent: Vec<MessageRow> = (0..3).map(|_| bus.send("ann", "bob", "m")).collect();
-    assert_eq!(bus.read(Read::Tail { after: None, limit: 10 }), Outcome::Tail(vec![], sent[2].id));
-    let tail = bus.read(Read::Tail { after: Some(0), limit: 2 });
+    assert_eq!(
+        bus.read(Read::Tail {
+            after: None,
+            limit: 10
+        }),
+        Outcome::Tail(vec![], sent[2].id)
+    );
+    let tail = bus.read(Read::Tail {
+        after: Some(0),
+        limit: 2,
+    });
     assert_eq!(tail, Outcome::Tail(sent[0..2].to_vec(), sent[1].id));
-    let tail = bus.read(Read::Tail { after: Some(sent[1].id), limit: 2 });
+    let tail = bus.read(Read::Tail {
+        after: Some(sent[1].id),
+        limit: 2,
+    });
     assert_eq!(tail, Outcome::Tail(sent[2..].to_vec(), sent[2].id));
-    let tail = bus.read(Read::Tail { after: Some(sent[2].id), limit: 2 });
+    let tail = bus.read(Read::Tail {
+        after: Some(sent[2].id),
+        limit: 2,
+    });
     assert_eq!(tail, Outcome::Tail(vec![], sent[2].id));
 
     bus.write(set_w("k", "v", None, false)).unwrap();
     bus.write(claim_w(None, "a.rs", "ann", 10.0, 0.0)).unwrap();
     bus.write(claim_w(None, "b.rs", "ann", 100.0, 0.0)).unwrap();
-    let Outcome::Counts(counts) = bus.read(Read::Counts { now: 50.0 }) else { panic!() };
+    let Outcome::Counts(counts) = bus.read(Read::Counts { now: 50.0 }) else {
+        panic!()
+    };
     assert_eq!(
-        (counts.agents, counts.messages, counts.state_keys, counts.live_claims),
+        (
+            counts.agents,
+            counts.messages,
+            counts.state_keys,
+            counts.live_claims
+        ),
         (3, 3, 1, 1)
     );
 }
@@ -257,9 +340,15 @@ fn inbox_queries_use_the_recipient_index() {
                  WHERE recipient = 'all' AND id > 5 AND sender IS NOT 'x'",
             )
             .unwrap();
-        stmt.query_map([], |r| r.get(3)).unwrap().map(Result::unwrap).collect()
+        stmt.query_map([], |r| r.get(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     };
-    assert!(plan.iter().any(|p| p.contains("messages_recipient")), "{plan:?}");
+    assert!(
+        plan.iter().any(|p| p.contains("messages_recipient")),
+        "{plan:?}"
+    );
 }
 
 /// Inbox cost does not grow with the table: `cargo test -p busd --lib store -- --ignored`.
@@ -292,6 +381,9 @@ fn inbox_cost_is_flat_from_10k_to_1m_messages() {
         timings.push(started.elapsed());
         assert_eq!(bus.consume("bob", 100).messages.len(), 1);
     }
-    eprintln!("2000 peeks at 10k: {:?}, at 1M: {:?}", timings[0], timings[1]);
+    eprintln!(
+        "2000 peeks at 10k: {:?}, at 1M: {:?}",
+        timings[0], timings[1]
+    );
     assert!(timings[1] < timings[0] * 3, "{timings:?}");
 }

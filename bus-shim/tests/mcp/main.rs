@@ -1,0 +1,18 @@
+//! End-to-end tests: real bus-shim processes over MCP stdio, a real busd behind them.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn two_sessions_exchange_a_message() {
+    let bus = Bus::new();
+    let a = bus.named("alpha").await;
+    let b = bus.named("beta").await;
+    let sent = a.ok("send", json!({"to": "beta", "content": "hi"})).await;
+    let page = b.ok("inbox", json!({})).await;
+    assert_eq!(page["messages"][0]["id"], sent["id"]);
+    assert_eq!(page["messages"][0]["from"], "alpha");
+    assert_eq!(page["pending_count"], 0);
+}
