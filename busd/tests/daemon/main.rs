@@ -5,6 +5,8 @@
 
 mod common;
 mod lifecycle;
+mod store_files;
+mod store_thread;
 
 use common::*;
 use proto::{Request, Response};
