@@ -1,0 +1,91 @@
+//! Scenario 1 — call latency through a real MCP stdio server: whoami, send, inbox(peek),
+//! set_state, get_state, each timed one after another from an MCP client (rmcp).
+
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::Ctx;
+use crate::fixture::TempBus;
+use crate::mcp::{Server, Session};
+use crate::report::{self, Figure, Report, Target};
+use crate::stats::Samples;
+
+const SECTION: &str = "1 calls";
+
+struct Calls {
+    tools: Vec<(&'static str, Samples)>,
+}
+
+pub async fn run(ctx: &Ctx, report: &mut Report) {
+    let ours = report::ours(report, "calls", measure(ctx, &ctx.ours).await);
+    let theirs = match &ctx.theirs {
+        Some(server) => Some(measure(ctx, server).await),
+        None => None,
+    };
+    // The targets for p50; the other figures are shown without one.
+    let target = |tool: &str| match tool {
+        "send" => Target::at_most(0.4),
+        "whoami" | "inbox(peek)" => Target::at_most(0.15),
+        _ => None,
+    };
+    for tool in ["whoami", "send", "inbox(peek)", "set_state", "get_state"] {
+        let pick = |c: &Calls, p99: bool| {
+            let s = &c.tools.iter().find(|(t, _)| *t == tool)?.1;
+            if p99 { s.p99() } else { s.p50() }
+        };
+        report.add(
+            Figure::ms(SECTION, format!("{tool} p50"))
+                .target(target(tool))
+                .ours(report::value(&ours, |c| pick(c, false).into()))
+                .theirs(report::theirs(&theirs, |c| pick(c, false).into())),
+        );
+        report.add(
+            Figure::ms(SECTION, format!("{tool} p99"))
+                .ours(report::value(&ours, |c| pick(c, true).into()))
+                .theirs(report::theirs(&theirs, |c| pick(c, true).into())),
+        );
+    }
+}
+
+async fn measure(ctx: &Ctx, server: &Server) -> anyhow::Result<Calls> {
+    let mut bus = TempBus::new(&ctx.bins.busd)?;
+    if server.is_ours() {
+        bus.start().await?;
+    }
+    let a = Session::named(server, &bus, "a").await?;
+    let b = Session::named(server, &bus, "b").await?;
+    b.call("send", json!({ "to": "a", "content": "hello" }))
+        .await?;
+    a.call("set_state", json!({ "key": "bench.k", "value": "v" }))
+        .await?;
+    let content = "x".repeat(100);
+    let cases: [(&'static str, &str, Value); 5] = [
+        ("whoami", "whoami", json!({})),
+        ("inbox(peek)", "inbox", json!({ "peek": true })),
+        ("get_state", "get_state", json!({ "key": "bench.k" })),
+        (
+            "set_state",
+            "set_state",
+            json!({ "key": "bench.k", "value": content }),
+        ),
+        ("send", "send", json!({ "to": "b", "content": content })),
+    ];
+    let n = ctx.opts.pick(200, 2000);
+    let mut tools = Vec::new();
+    for (label, tool, args) in cases {
+        for _ in 0..n / 10 {
+            a.call(tool, args.clone()).await?;
+        }
+        let mut samples = Samples::new();
+        for _ in 0..n {
+            let t0 = Instant::now();
+            a.call(tool, args.clone()).await?;
+            samples.push(t0.elapsed());
+        }
+        tools.push((label, samples));
+    }
+    a.close().await;
+    b.close().await;
+    Ok(Calls { tools })
+}
