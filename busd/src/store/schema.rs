@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT, version INTEG
     updated_by TEXT, ts REAL);
 CREATE TABLE IF NOT EXISTS claims(path TEXT PRIMARY KEY, owner TEXT, ts REAL, ttl REAL);
 CREATE TABLE IF NOT EXISTS applied(client TEXT NOT NULL, request INTEGER NOT NULL,
-    outcome TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY(client, request)) WITHOUT ROWID;
+    outcome TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY(request, client)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS applied_at ON applied(at);
 CREATE INDEX IF NOT EXISTS agents_session ON agents(session_id);
 CREATE INDEX IF NOT EXISTS messages_recipient ON messages(recipient, id);
