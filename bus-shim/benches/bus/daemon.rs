@@ -3,11 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use proto::{Request, Response};
 
 use crate::Ctx;
 use crate::fixture::TempBus;
+use crate::procs;
 use crate::report::{self, Better, Figure, Report, Target, Unit};
 
 const SECTION: &str = "4 daemon sends";
@@ -18,13 +19,13 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
         .opts
         .pick(Duration::from_secs(1), Duration::from_secs(4));
     for &clients in counts {
-        let rate = report::ours(
+        let run = report::ours(
             report,
             &format!("daemon sends, {clients} clients"),
             measure(ctx, clients, span).await,
         );
-        if let Some(rate) = rate {
-            report.throughput.push((clients, rate));
+        if let Some(run) = &run {
+            report.throughput.push((clients, run.per_sec));
         }
         if [1, 8, 64].contains(&clients) {
             let target = if clients == 64 {
@@ -43,7 +44,15 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
                     Better::Higher,
                 )
                 .target(target)
-                .ours(report::value(&rate, |r| (*r).into())),
+                .ours(report::value(&run, |r| r.per_sec.into())),
+            );
+            report.add(
+                Figure::new(SECTION, "  busd CPU per send", Unit::Us, Better::Lower)
+                    .ours(report::value(&run, |r| r.busd_cpu_us.into())),
+            );
+            report.add(
+                Figure::new(SECTION, "  client CPU per send", Unit::Us, Better::Lower)
+                    .ours(report::value(&run, |r| r.client_cpu_us.into())),
             );
         }
     }
@@ -53,14 +62,24 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
     ));
 }
 
+struct Run {
+    per_sec: f64,
+    /// CPU time busd spent per send, in µs.
+    busd_cpu_us: f64,
+    /// CPU time this process (the clients) spent per send, in µs.
+    client_cpu_us: f64,
+}
+
 /// Sends per second from `clients` concurrent clients over `span`.
-async fn measure(ctx: &Ctx, clients: usize, span: Duration) -> anyhow::Result<f64> {
+async fn measure(ctx: &Ctx, clients: usize, span: Duration) -> anyhow::Result<Run> {
     let bus = TempBus::started(&ctx.bins.busd).await?;
     let mut sessions = Vec::new();
     for i in 0..clients {
         sessions.push(bus.session(&format!("d{i}")).await?);
     }
     let content = "x".repeat(64);
+    let busd = bus.busd_pid().context("busd's pid")?;
+    let (busd0, self0) = (procs::cpu_time(busd), procs::cpu_time(std::process::id()));
     let t0 = Instant::now();
     let deadline = t0 + span;
     let mut tasks = Vec::new();
@@ -86,5 +105,14 @@ async fn measure(ctx: &Ctx, clients: usize, span: Duration) -> anyhow::Result<f6
     for task in tasks {
         total += task.await??;
     }
-    Ok(total as f64 / t0.elapsed().as_secs_f64())
+    let elapsed = t0.elapsed();
+    let per_send = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
+        (Some(b), Some(a)) => (a - b).as_secs_f64() * 1e6 / total.max(1) as f64,
+        _ => f64::NAN,
+    };
+    Ok(Run {
+        per_sec: total as f64 / elapsed.as_secs_f64(),
+        busd_cpu_us: per_send(busd0, procs::cpu_time(busd)),
+        client_cpu_us: per_send(self0, procs::cpu_time(std::process::id())),
+    })
 }

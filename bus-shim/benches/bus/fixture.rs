@@ -23,20 +23,24 @@ pub struct Bins {
 impl Bins {
     /// Build every binary of the workspace in release exactly as `cargo build --release` does
     /// (cargo bench builds bus-shim with its dev-dependencies' features; this replaces it with
-    /// the binary users run), then find them.
-    pub fn build() -> anyhow::Result<Bins> {
+    /// the binary users run), then find them. `build: false` takes them as they are.
+    pub fn build(build: bool) -> anyhow::Result<Bins> {
         let shim = PathBuf::from(env!("CARGO_BIN_EXE_bus-shim"));
         let root = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .context("the workspace folder")?;
-        eprintln!("building the release binaries (cargo build --release --workspace --bins)...");
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--release", "--workspace", "--bins", "--quiet"])
-            .current_dir(root)
-            .status()
-            .context("running cargo build")?;
-        if !status.success() {
-            bail!("cargo build --release failed: fix the build, then run the benchmark again");
+        if build {
+            eprintln!(
+                "building the release binaries (cargo build --release --workspace --bins)..."
+            );
+            let status = std::process::Command::new(env!("CARGO"))
+                .args(["build", "--release", "--workspace", "--bins", "--quiet"])
+                .current_dir(root)
+                .status()
+                .context("running cargo build")?;
+            if !status.success() {
+                bail!("cargo build --release failed: fix the build, then run the benchmark again");
+            }
         }
         let busd = shim.with_file_name("busd");
         if !busd.exists() {

@@ -59,7 +59,7 @@ fn main() -> ExitCode {
 fn run() -> anyhow::Result<bool> {
     let opts = Options::parse()?;
     procs::raise_fd_limit();
-    let bins = Bins::build()?;
+    let bins = Bins::build(opts.build)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(async {
         let theirs = match &opts.compare {

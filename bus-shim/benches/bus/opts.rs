@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 
 const USAGE: &str = "usage: cargo bench -p bus-shim --bench bus -- [--quick] [--compare CMD] \
-[--compare-label TEXT] [--out DIR] [--only SCENARIO,...]
+[--compare-label TEXT] [--out DIR] [--no-build] [--only SCENARIO,...]
   --quick          one short round (CI): prints figures; fails only on errors or lost or
                    duplicated mail
   --compare CMD    also run the shared-tool scenarios against another MCP stdio server command
@@ -13,6 +13,7 @@ const USAGE: &str = "usage: cargo bench -p bus-shim --bench bus -- [--quick] [--
                    --compare \"$(bus-shim/benches/python-claude-bus.sh)\"
   --compare-label  how to name that server in the table (default: Python claude-bus 0.2)
   --out DIR        write results.md, wake-latency.svg and throughput.svg into DIR
+  --no-build       measure the binaries already in target/release (to compare builds)
   --only LIST      run only these scenarios: calls, wake, throughput, daemon, history, many,
                    startup, idle";
 
@@ -34,6 +35,7 @@ pub struct Options {
     pub compare: Option<String>,
     pub compare_label: String,
     pub out: Option<PathBuf>,
+    pub build: bool,
     pub only: Vec<String>,
 }
 
@@ -44,6 +46,7 @@ impl Options {
             compare: None,
             compare_label: "Python claude-bus 0.2".into(),
             out: None,
+            build: true,
             only: Vec::new(),
         };
         let mut args = std::env::args().skip(1);
@@ -57,6 +60,7 @@ impl Options {
                 "--compare" => opts.compare = Some(value("--compare")?),
                 "--compare-label" => opts.compare_label = value("--compare-label")?,
                 "--out" => opts.out = Some(PathBuf::from(value("--out")?)),
+                "--no-build" => opts.build = false,
                 "--only" => {
                     for name in value("--only")?.split(',') {
                         if !SCENARIOS.contains(&name) {

@@ -12,6 +12,7 @@ pub enum Better {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Unit {
     Ms,
+    Us,
     PerSec,
     Mb,
     Count,
@@ -24,6 +25,7 @@ impl Unit {
         match self {
             Unit::Ms if v < 10.0 => format!("{v:.3} ms"),
             Unit::Ms => format!("{v:.1} ms"),
+            Unit::Us => format!("{v:.1} µs"),
             Unit::PerSec => format!("{} /s", thousands(v)),
             Unit::Mb => format!("{v:.1} MB"),
             Unit::Count => thousands(v),
