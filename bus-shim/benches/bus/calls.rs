@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use proto::{Request, StateMode};
 use serde_json::{Value, json};
 
 use crate::Ctx;
@@ -46,6 +47,77 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
                 .theirs(report::theirs(&theirs, |c| pick(c, true).into())),
         );
     }
+    // The same requests straight over the socket: what MCP and the shim add.
+    let socket = report::ours(report, "calls over the socket", over_socket(ctx).await);
+    for tool in ["whoami", "send", "inbox(peek)", "set_state", "get_state"] {
+        report.add(
+            Figure::ms(SECTION, format!("{tool} p50 over the socket (no MCP)")).ours(
+                report::value(&socket, |c| {
+                    c.tools
+                        .iter()
+                        .find(|(t, _)| *t == tool)
+                        .and_then(|(_, s)| s.p50())
+                        .into()
+                }),
+            ),
+        );
+    }
+}
+
+/// The same calls from a protocol-level client, without MCP and the shim.
+async fn over_socket(ctx: &Ctx) -> anyhow::Result<Calls> {
+    let bus = TempBus::started(&ctx.bins.busd).await?;
+    let a = bus.session("a").await?;
+    let b = bus.session("b").await?;
+    let send = |to: &str, content: &str| Request::Send {
+        to: to.into(),
+        content: content.into(),
+        reply_to: None,
+    };
+    b.call(send("a", "hello")).await?;
+    let content = "x".repeat(100);
+    let set = Request::SetState {
+        key: "bench.k".into(),
+        value: content.clone(),
+        expected_version: None,
+        mode: StateMode::Overwrite,
+    };
+    a.call(set.clone()).await?;
+    let cases = [
+        ("whoami", Request::Whoami),
+        (
+            "inbox(peek)",
+            Request::Inbox {
+                consume: false,
+                limit: 100,
+                wait: 0.0,
+                waiter: None,
+            },
+        ),
+        (
+            "get_state",
+            Request::GetState {
+                key: Some("bench.k".into()),
+            },
+        ),
+        ("set_state", set),
+        ("send", send("b", &content)),
+    ];
+    let n = ctx.opts.pick(200, 2000);
+    let mut tools = Vec::new();
+    for (label, request) in cases {
+        for _ in 0..n / 10 {
+            a.call(request.clone()).await?;
+        }
+        let mut samples = Samples::new();
+        for _ in 0..n {
+            let t0 = Instant::now();
+            a.call(request.clone()).await?;
+            samples.push(t0.elapsed());
+        }
+        tools.push((label, samples));
+    }
+    Ok(Calls { tools })
 }
 
 async fn measure(ctx: &Ctx, server: &Server) -> anyhow::Result<Calls> {
