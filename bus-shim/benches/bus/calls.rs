@@ -1,7 +1,7 @@
 //! Scenario 1 — call latency through a real MCP stdio server: whoami, send, inbox(peek),
 //! set_state, get_state, each timed one after another from an MCP client (rmcp).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use proto::{Request, StateMode};
 use serde_json::{Value, json};
@@ -9,13 +9,18 @@ use serde_json::{Value, json};
 use crate::Ctx;
 use crate::fixture::TempBus;
 use crate::mcp::{Server, Session};
-use crate::report::{self, Figure, Report, Target};
+use crate::procs;
+use crate::report::{self, Better, Figure, Report, Target, Unit, Value as Cell};
 use crate::stats::Samples;
 
 const SECTION: &str = "1 calls";
 
 struct Calls {
     tools: Vec<(&'static str, Samples)>,
+    /// CPU time per call of the calling session's server process, in µs.
+    server_cpu_us: Option<f64>,
+    /// CPU time per call of busd, in µs.
+    busd_cpu_us: Option<f64>,
 }
 
 pub async fn run(ctx: &Ctx, report: &mut Report) {
@@ -47,6 +52,21 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
                 .theirs(report::theirs(&theirs, |c| pick(c, true).into())),
         );
     }
+    let server_cpu = |c: &Calls| -> Cell { c.server_cpu_us.into() };
+    report.add(
+        Figure::new(
+            SECTION,
+            "server CPU per call (the shim)",
+            Unit::Us,
+            Better::Lower,
+        )
+        .ours(report::value(&ours, server_cpu))
+        .theirs(report::theirs(&theirs, server_cpu)),
+    );
+    report.add(
+        Figure::new(SECTION, "busd CPU per call", Unit::Us, Better::Lower)
+            .ours(report::value(&ours, |c| c.busd_cpu_us.into())),
+    );
     // The same requests straight over the socket: what MCP and the shim add.
     let socket = report::ours(report, "calls over the socket", over_socket(ctx).await);
     for tool in ["whoami", "send", "inbox(peek)", "set_state", "get_state"] {
@@ -117,7 +137,11 @@ async fn over_socket(ctx: &Ctx) -> anyhow::Result<Calls> {
         }
         tools.push((label, samples));
     }
-    Ok(Calls { tools })
+    Ok(Calls {
+        tools,
+        server_cpu_us: None,
+        busd_cpu_us: None,
+    })
 }
 
 async fn measure(ctx: &Ctx, server: &Server) -> anyhow::Result<Calls> {
@@ -145,6 +169,8 @@ async fn measure(ctx: &Ctx, server: &Server) -> anyhow::Result<Calls> {
     ];
     let n = ctx.opts.pick(200, 2000);
     let mut tools = Vec::new();
+    let busd = bus.busd_pid().filter(|_| server.is_ours());
+    let cpu0 = (procs::cpu_time(a.pid), busd.and_then(procs::cpu_time));
     for (label, tool, args) in cases {
         for _ in 0..n / 10 {
             a.call(tool, args.clone()).await?;
@@ -157,7 +183,17 @@ async fn measure(ctx: &Ctx, server: &Server) -> anyhow::Result<Calls> {
         }
         tools.push((label, samples));
     }
+    let calls = (5 * (n + n / 10)) as f64;
+    let per_call = |before: Option<Duration>, after: Option<Duration>| {
+        Some((after? - before?).as_secs_f64() * 1e6 / calls)
+    };
+    let server_cpu_us = per_call(cpu0.0, procs::cpu_time(a.pid));
+    let busd_cpu_us = per_call(cpu0.1, busd.and_then(procs::cpu_time));
     a.close().await;
     b.close().await;
-    Ok(Calls { tools })
+    Ok(Calls {
+        tools,
+        server_cpu_us,
+        busd_cpu_us,
+    })
 }
