@@ -4,13 +4,15 @@
 
 mod params;
 mod server;
+mod stdio;
 mod tools;
 
 use proto::ClientKind;
 use proto::client::{Client, ClientOptions};
 use rmcp::ServiceExt;
 
-#[tokio::main]
+// One thread: a call crosses no thread inside the shim.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BUS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -23,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
     let client = Client::new(ClientOptions::from_env(ClientKind::Shim)?);
     let name = std::env::var("BUS_NAME").ok().filter(|n| !n.is_empty());
     let bus = tools::Bus::new(client, name);
-    let service = bus.serve(rmcp::transport::stdio()).await?;
+    let service = bus.serve(stdio::transport()).await?;
     service.waiting().await?;
     Ok(())
 }
