@@ -124,7 +124,7 @@ async fn after_kill_9_clients_restart_busd_and_nothing_is_lost_or_doubled() {
 
 /// Block until busd reports `name` as waiting for mail. busd exposes no event for this, so
 /// the test asks again until it is so (bounded: a deterministic condition, not a timed guess).
-async fn wait_until_waiting(client: &Client, name: &str) {
+pub async fn wait_until_waiting(client: &Client, name: &str) {
     let check = async {
         loop {
             match call(

@@ -3,8 +3,12 @@
 //! One test binary; each concern in its own module. Slow soak and fault tests are `#[ignore]`d
 //! and run by the named command in the README.
 
+mod client_faults;
 mod common;
 mod lifecycle;
+mod mcp;
+mod probe;
+mod raw;
 
 use common::*;
 use proto::{Request, Response};
