@@ -52,6 +52,16 @@ impl TestBus {
         }
     }
 
+    /// A bus whose database is `db`, in a folder the test prepared inside `dir` (a mount, a
+    /// symlink), without a daemon.
+    pub fn at(dir: tempfile::TempDir, db: PathBuf) -> TestBus {
+        TestBus {
+            paths: BusPaths::new(db, None),
+            dir,
+            daemon: None,
+        }
+    }
+
     /// Start (or restart) the daemon on this bus.
     pub async fn spawn(&mut self, args: &[&str]) {
         let child = spawn_daemon(

@@ -9,6 +9,7 @@ mod lifecycle;
 mod mcp;
 mod probe;
 mod raw;
+mod storage_faults;
 
 use common::*;
 use proto::{Request, Response};
