@@ -46,9 +46,11 @@ impl Witness {
 
 /// Wait until busd logged that the client which announced `pid` is disconnected.
 async fn gone(bus: &TestBus, pid: u32) {
-    log_event(&bus.paths.log, &format!("the disconnect of pid {pid}"), move |log| {
-        conn_of_pid(log, pid).is_some_and(|c| disconnected(log, c))
-    })
+    log_event(
+        &bus.paths.log,
+        &format!("the disconnect of pid {pid}"),
+        move |log| conn_of_pid(log, pid).is_some_and(|c| disconnected(log, c)),
+    )
     .await;
 }
 
@@ -83,7 +85,9 @@ pub async fn killed_shims(bus: &TestBus, witness: &Witness, n: usize) -> Result<
             return Err(format!("agents failed: {agents:?}"));
         };
         if list.agents.iter().any(|a| a.name == name && a.connected) {
-            return Err(format!("{name} is still shown connected after its shim died"));
+            return Err(format!(
+                "{name} is still shown connected after its shim died"
+            ));
         }
     }
     Ok(n as u64)
@@ -92,13 +96,12 @@ pub async fn killed_shims(bus: &TestBus, witness: &Witness, n: usize) -> Result<
 /// `n` clients that connect and never send their handshake: busd closes them (after its
 /// handshake timeout) and serves the witness meanwhile.
 pub async fn silent_peers(bus: &TestBus, witness: &Witness, n: usize) -> Result<u64, String> {
-    let peers: Vec<RawPeer> = (0..n).map(|_| RawPeer::connect(&bus.paths.socket)).collect();
+    let peers: Vec<RawPeer> = (0..n)
+        .map(|_| RawPeer::connect(&bus.paths.socket))
+        .collect();
     witness.round_trip().await?;
     let closed = tokio::task::spawn_blocking(move || {
-        peers
-            .into_iter()
-            .map(|mut p| p.read_frame().is_none())
-            .all(|closed| closed)
+        peers.into_iter().all(|mut p| p.read_frame().is_none())
     })
     .await
     .unwrap();
@@ -149,7 +152,9 @@ pub async fn hog(
     witness.round_trip().await?;
     let during = witness.footprint().await;
     if during.connections != before.connections + 1 {
-        return Err(format!("the hog is not counted: {before:?} then {during:?}"));
+        return Err(format!(
+            "the hog is not counted: {before:?} then {during:?}"
+        ));
     }
     if read_back {
         let replies = tokio::task::spawn_blocking(move || peer.read_to_close())
@@ -226,7 +231,9 @@ pub async fn half_closers(bus: &TestBus, witness: &Witness, n: usize) -> Result<
         gone(bus, pid).await;
         let page = consume(&witness.b, 1000, 0.0).await;
         if !page.messages.iter().any(|m| m.from == name) {
-            return Err(format!("the message {name} sent before half-closing is lost"));
+            return Err(format!(
+                "the message {name} sent before half-closing is lost"
+            ));
         }
     }
     Ok(n as u64)

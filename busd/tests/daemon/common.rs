@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
 
-use proto::client::{Client, ClientOptions, spawn_daemon};
+use proto::client::{Client, ClientOptions, StartError, spawn_daemon};
 use proto::paths::BusPaths;
 use proto::{ClientKind, Request, Response, WireError};
 
@@ -229,5 +229,20 @@ pub async fn consume(client: &Client, limit: u32, wait: f64) -> proto::InboxPage
     {
         Ok(Response::Inbox(page)) => page,
         other => panic!("inbox failed: {other:?}"),
+    }
+}
+
+/// Start busd on `bus` and expect it to refuse; returns its error.
+pub async fn start_refused(bus: &TestBus) -> String {
+    match spawn_daemon(&bus.paths, &busd_exe(), &[], false, Duration::from_secs(30)).await {
+        Err(StartError::Failed(why)) => {
+            eprintln!("refused: {why}");
+            why
+        }
+        Ok(mut child) => {
+            let _ = child.kill();
+            panic!("busd started where it should have refused\n{}", bus.log());
+        }
+        Err(e) => panic!("{e}"),
     }
 }

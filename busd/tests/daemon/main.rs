@@ -3,8 +3,10 @@
 //! One test binary; each concern in its own module. Slow soak and fault tests are `#[ignore]`d
 //! and run by the named command in the README.
 
+mod arbitrary;
 mod client_faults;
 mod common;
+mod hostile;
 mod lifecycle;
 mod mcp;
 mod probe;

@@ -36,7 +36,8 @@ impl Shim {
     /// Start bus-shim on the bus `paths` (it starts busd itself when none answers) and
     /// initialize MCP. `env` adds variables such as `BUS_NAME`. Its stderr goes to `log`.
     pub async fn start(paths: &BusPaths, env: &[(&str, &str)], log: &std::path::Path) -> Shim {
-        let exe = shim_exe().expect("bus-shim beside busd: build it with `cargo build -p bus-shim`");
+        let exe =
+            shim_exe().expect("bus-shim beside busd: build it with `cargo build -p bus-shim`");
         let mut cmd = Command::new(exe);
         cmd.env("BUS_DB", &paths.db)
             .env("BUS_SOCKET", &paths.socket)

@@ -103,9 +103,9 @@ pub async fn log_event(
 pub fn conn_of_pid(log: &str, pid: u32) -> Option<u64> {
     let pid = format!(" pid={pid} ");
     log.lines()
+        .rev()
         .filter(|l| l.contains("busd::conn: connected conn=") && l.contains(&pid))
-        .filter_map(|l| l.split("conn=").nth(1)?.split(' ').next()?.parse().ok())
-        .last()
+        .find_map(|l| l.split("conn=").nth(1)?.split(' ').next()?.parse().ok())
 }
 
 /// Whether busd logged that connection `conn` is closed and accounted for.

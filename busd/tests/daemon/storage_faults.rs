@@ -4,9 +4,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use proto::client::{StartError, spawn_daemon};
 use proto::{ErrorKind, Request, Response, StateMode};
 
 use crate::common::*;
@@ -134,7 +132,14 @@ async fn a_full_disk_refuses_writes_clearly_keeps_reads_and_recovers() {
         Ok(Response::Inbox(page)) => assert_eq!(page.messages.len(), acked.len()),
         other => panic!("peek on a full disk: {other:?}"),
     }
-    match call(&b, Request::GetState { key: Some("plan".into()) }).await {
+    match call(
+        &b,
+        Request::GetState {
+            key: Some("plan".into()),
+        },
+    )
+    .await
+    {
         Ok(Response::State(list)) => assert_eq!(list.state[0].value, "v1"),
         other => panic!("get_state on a full disk: {other:?}"),
     }
@@ -157,29 +162,6 @@ async fn a_full_disk_refuses_writes_clearly_keeps_reads_and_recovers() {
     assert!(status.success(), "{status}");
     drop(bus);
     drop(mount);
-}
-
-/// Start busd on `bus` and expect it to refuse; returns its error.
-async fn refused_at_start(bus: &TestBus) -> String {
-    match spawn_daemon(
-        &bus.paths,
-        &busd_exe(),
-        &[],
-        false,
-        Duration::from_secs(30),
-    )
-    .await
-    {
-        Err(StartError::Failed(why)) => {
-            eprintln!("refused: {why}");
-            why
-        }
-        Ok(mut child) => {
-            let _ = child.kill();
-            panic!("busd started on a damaged database\n{}", bus.log());
-        }
-        Err(e) => panic!("{e}"),
-    }
 }
 
 /// A bus with some history, stopped cleanly (so its WAL is checkpointed into the file).
@@ -205,10 +187,14 @@ async fn a_damaged_database_is_refused_at_start_and_left_untouched() {
         *b = 0xa5;
     }
     std::fs::write(bus.db(), &bytes).unwrap();
-    let why = refused_at_start(&bus).await;
+    let why = start_refused(&bus).await;
     assert!(why.contains(&bus.db().display().to_string()), "{why}");
     assert!(why.contains("left untouched"), "{why}");
-    assert_eq!(std::fs::read(bus.db()).unwrap(), bytes, "the file is untouched");
+    assert_eq!(
+        std::fs::read(bus.db()).unwrap(),
+        bytes,
+        "the file is untouched"
+    );
 }
 
 #[tokio::test]
@@ -217,7 +203,11 @@ async fn a_truncated_database_is_refused_at_start_and_left_untouched() {
     let mut bytes = std::fs::read(bus.db()).unwrap();
     bytes.truncate(bytes.len() / 2);
     std::fs::write(bus.db(), &bytes).unwrap();
-    let why = refused_at_start(&bus).await;
+    let why = start_refused(&bus).await;
     assert!(why.contains("left untouched"), "{why}");
-    assert_eq!(std::fs::read(bus.db()).unwrap(), bytes, "the file is untouched");
+    assert_eq!(
+        std::fs::read(bus.db()).unwrap(),
+        bytes,
+        "the file is untouched"
+    );
 }

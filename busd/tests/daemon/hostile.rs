@@ -1,0 +1,394 @@
+//! Hostile input: random requests and random frames (property-based), oversize and truncated
+//! frames, a peer of another user, a bus folder that is a symlink or someone else's. Each is
+//! refused (and logged) while everyone else keeps being served. The properties are shared with
+//! the soak, which runs them with many more cases.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proto::client::ClientError;
+use proto::frame::{self, MAX_REQUEST_FRAME};
+use proto::{Envelope, ErrorKind, Hello, Reply, Request, Response, Welcome};
+
+use crate::arbitrary;
+use crate::client_faults::Witness;
+use crate::common::*;
+use crate::probe::status;
+use crate::raw::RawPeer;
+
+/// Cases per property in the default test run; the soak runs many more.
+const QUICK_CASES: u32 = 24;
+
+fn runner(cases: u32) -> TestRunner {
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
+/// Run `cases` cases of a property that talks to busd, off the async runtime.
+/// (proptest's strategies are not `Send`: `strategy` builds one on the runner's thread.)
+async fn check<S, M, F>(cases: u32, strategy: M, test: F) -> Result<u64, String>
+where
+    S: Strategy + 'static,
+    S::Value: std::fmt::Debug,
+    M: FnOnce() -> S + Send + 'static,
+    F: Fn(tokio::runtime::Handle, S::Value) -> Result<(), TestCaseError> + Send + 'static,
+{
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        runner(cases)
+            .run(&strategy(), |value| test(handle.clone(), value))
+            .map(|()| u64::from(cases))
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap()
+}
+
+/// Random sequences of well-formed requests, each on a fresh connection: every one is
+/// answered, none with an internal error, and no connection is dropped.
+pub async fn random_requests(bus: Arc<TestBus>, cases: u32) -> Result<u64, String> {
+    let strategy = || prop::collection::vec(arbitrary::request(), 1..8);
+    check(cases, strategy, move |handle, requests| {
+        handle.block_on(async {
+            let client = bus.client().await;
+            for request in requests {
+                let shown: String = format!("{request:?}").chars().take(300).collect();
+                let shown = &shown;
+                let answer = tokio::time::timeout(Duration::from_secs(30), client.call(request))
+                    .await
+                    .map_err(|_| TestCaseError::fail(format!("no answer to {shown}")))?;
+                match answer {
+                    Err(ClientError::Refused(e)) if e.kind == ErrorKind::Internal => {
+                        return Err(TestCaseError::fail(format!(
+                            "internal error for {shown}: {e}"
+                        )));
+                    }
+                    Err(ClientError::Unavailable(why)) => {
+                        return Err(TestCaseError::fail(format!(
+                            "connection lost on {shown}: {why}"
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// Random bytes as the handshake, or as a request after it: busd answers what decodes, closes
+/// the connection on what does not, and never stops serving.
+pub async fn random_frames(bus: Arc<TestBus>, cases: u32) -> Result<u64, String> {
+    let strategy = || (any::<bool>(), prop::collection::vec(any::<u8>(), 0..300));
+    check(cases, strategy, move |_, (handshaken, payload)| {
+        if handshaken {
+            let decoded = frame::decode::<Envelope>(&payload);
+            prop_assume!(!matches!(decoded, Ok(e) if arbitrary::stops_the_daemon(&e.body)));
+            let mut peer = RawPeer::handshaken(&bus.paths.socket);
+            let _ = peer.send_frame(&payload);
+            // A known request after it: answered, unless the junk closed the connection.
+            let probe = Envelope {
+                id: u64::MAX,
+                body: Request::Whoami,
+            };
+            let _ = peer.send_frame(&frame::encode(&probe).unwrap());
+            while let Some(reply) = peer.read_frame() {
+                if frame::decode::<Reply>(&reply).is_ok_and(|r| r.id == u64::MAX) {
+                    break;
+                }
+            }
+        } else {
+            let decoded = frame::decode::<Hello>(&payload);
+            prop_assume!(
+                !matches!(decoded, Ok(h) if h.retire_older && h.protocol > proto::PROTOCOL_VERSION)
+            );
+            let mut peer = RawPeer::connect(&bus.paths.socket);
+            let _ = peer.send_frame(&payload);
+            if let Some(welcome) = peer.read_frame() {
+                prop_assert!(
+                    frame::decode::<Welcome>(&welcome).is_ok(),
+                    "busd answered a handshake with something that is not a welcome"
+                );
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Random length prefixes (oversize, or longer than what follows) after the handshake, then
+/// the end of the stream: busd closes the connection every time.
+pub async fn random_lengths(bus: Arc<TestBus>, cases: u32) -> Result<u64, String> {
+    let strategy = || {
+        let length = prop_oneof![
+            Just(MAX_REQUEST_FRAME as u32 + 1),
+            Just(u32::MAX),
+            any::<u32>(),
+            0u32..64
+        ];
+        (length, prop::collection::vec(any::<u8>(), 0..64))
+    };
+    check(cases, strategy, move |_, (length, bytes)| {
+        if let Some(first) = bytes.get(..length as usize) {
+            let decoded = frame::decode::<Envelope>(first);
+            prop_assume!(!matches!(decoded, Ok(e) if arbitrary::stops_the_daemon(&e.body)));
+        }
+        let peer = RawPeer::handshaken(&bus.paths.socket);
+        let mut raw = length.to_be_bytes().to_vec();
+        raw.extend_from_slice(&bytes);
+        let _ = std::io::Write::write_all(&mut &peer.stream, &raw);
+        peer.half_close();
+        let mut peer = peer;
+        peer.read_to_close();
+        Ok(())
+    })
+    .await
+}
+
+/// Run `properties` against one busd, then check it is the same daemon and still serves.
+async fn survives(cases: u32, property: fn(Arc<TestBus>, u32) -> PropertyRun) {
+    let bus = Arc::new(TestBus::start().await);
+    let witness = Witness::new(&bus).await;
+    let pid = status(&witness.a).await.pid;
+    if let Err(e) = property(bus.clone(), cases).await {
+        panic!("{e}\n{}", tail(&bus.log()));
+    }
+    witness.round_trip().await.unwrap();
+    assert_eq!(status(&witness.a).await.pid, pid, "the same busd serves");
+}
+
+type PropertyRun = std::pin::Pin<Box<dyn Future<Output = Result<u64, String>> + Send>>;
+
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_requests_are_answered_and_never_break_busd() {
+    survives(QUICK_CASES, |bus, n| Box::pin(random_requests(bus, n))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_frames_are_refused_or_answered_and_never_break_busd() {
+    survives(QUICK_CASES * 4, |bus, n| Box::pin(random_frames(bus, n))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_lengths_and_truncated_frames_close_only_their_connection() {
+    survives(QUICK_CASES * 4, |bus, n| Box::pin(random_lengths(bus, n))).await;
+}
+
+/// The decoder, alone: any bytes are an error or a value, never a panic; any request
+/// survives a round trip.
+pub fn decoder_properties(cases: u32) -> Result<u64, String> {
+    let bytes = prop::collection::vec(any::<u8>(), 0..512);
+    runner(cases)
+        .run(&bytes, |b| {
+            let _ = frame::decode::<Envelope>(&b);
+            let _ = frame::decode::<Hello>(&b);
+            let _ = frame::decode::<Reply>(&b);
+            let _ = frame::decode::<Welcome>(&b);
+            let _ = frame::decode::<Response>(&b);
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+    let envelopes = (any::<u64>(), arbitrary::request());
+    runner(cases)
+        .run(&envelopes, |(id, body)| {
+            let envelope = Envelope { id, body };
+            let bytes = frame::encode(&envelope).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let back: Envelope =
+                frame::decode(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            // NaN durations are not equal to themselves: compare the encodings instead.
+            prop_assert_eq!(frame::encode(&back).unwrap(), bytes);
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(u64::from(cases) * 2)
+}
+
+#[test]
+fn the_decoder_never_panics_and_requests_round_trip() {
+    decoder_properties(256).unwrap();
+}
+
+#[tokio::test]
+async fn an_oversize_frame_is_refused_and_logged_and_others_are_served() {
+    let bus = TestBus::start().await;
+    let witness = Witness::new(&bus).await;
+    // Before the handshake, and after it.
+    let mut early = RawPeer::connect(&bus.paths.socket);
+    let _ = early.send_frame(&vec![0u8; MAX_REQUEST_FRAME + 1]);
+    let mut late = RawPeer::handshaken(&bus.paths.socket);
+    let _ = late.send_frame(&vec![0u8; MAX_REQUEST_FRAME + 1]);
+    let closed = tokio::task::spawn_blocking(move || {
+        (
+            early.read_frame().is_none(),
+            late.read_to_close().is_empty(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        closed,
+        (true, true),
+        "both connections are closed unanswered"
+    );
+    witness.round_trip().await.unwrap();
+    let log = bus.log();
+    assert!(log.contains("refused a handshake frame"), "{log}");
+    assert!(log.contains("refused a frame"), "{log}");
+}
+
+#[tokio::test]
+async fn a_truncated_frame_is_refused_and_logged() {
+    let bus = TestBus::start().await;
+    let witness = Witness::new(&bus).await;
+    let whoami = frame::encode(&Envelope {
+        id: 1,
+        body: Request::Whoami,
+    })
+    .unwrap();
+    let mut peer = RawPeer::handshaken(&bus.paths.socket);
+    let mut raw = (whoami.len() as u32).to_be_bytes().to_vec();
+    raw.extend_from_slice(&whoami[..whoami.len() - 1]);
+    std::io::Write::write_all(&mut &peer.stream, &raw).unwrap();
+    witness.round_trip().await.unwrap();
+    peer.half_close();
+    let replies = tokio::task::spawn_blocking(move || peer.read_to_close())
+        .await
+        .unwrap();
+    assert!(replies.is_empty(), "{replies:?}");
+    assert!(bus.log().contains("refused a frame"), "{}", bus.log());
+}
+
+/// `true` when this process may act as another user (root); otherwise prints why a test skips.
+fn can_switch_users(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipped {test}: running a client as another user needs root");
+    }
+    root
+}
+
+/// The uid and gid of `nobody`.
+const NOBODY: u32 = 65534;
+
+#[tokio::test]
+async fn a_peer_of_another_user_is_refused_and_logged() {
+    if !can_switch_users("a_peer_of_another_user_is_refused_and_logged") {
+        return;
+    }
+    let bus = TestBus::start().await;
+    let witness = Witness::new(&bus).await;
+    // Let the other user reach the socket, so that busd's own peer check is what refuses.
+    std::fs::set_permissions(bus.paths.dir(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    std::fs::set_permissions(&bus.paths.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "hostile::peer_as_another_user", "--ignored"])
+        .args(["--nocapture", "--test-threads=1"])
+        .env("BUS_TEST_PEER_SOCKET", &bus.paths.socket)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("skipped: cannot run the test binary as nobody: {e}");
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stdout.contains("cannot reach the socket") {
+        eprintln!("skipped: nobody cannot reach the socket here: {stdout}");
+        return;
+    }
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("refused without a welcome"),
+        "{stdout}\n{stderr}"
+    );
+    let log = bus.log();
+    assert!(
+        log.contains(&format!("peer uid {NOBODY} is not busd's uid 0")),
+        "{log}"
+    );
+    witness.round_trip().await.unwrap();
+}
+
+/// The other user's side of [`a_peer_of_another_user_is_refused_and_logged`], run in a child
+/// process as `nobody`; does nothing when run otherwise.
+#[test]
+#[ignore = "run as another user by a_peer_of_another_user_is_refused_and_logged"]
+fn peer_as_another_user() {
+    let Some(socket) = std::env::var_os("BUS_TEST_PEER_SOCKET") else {
+        return;
+    };
+    let stream = match std::os::unix::net::UnixStream::connect(&socket) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("cannot reach the socket: {e}");
+            return;
+        }
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut peer = RawPeer { stream, pid: 0 };
+    let hello = frame::encode(&crate::raw::hello()).unwrap();
+    let _ = peer.send_frame(&hello);
+    match peer.read_frame() {
+        None => println!("refused without a welcome"),
+        Some(f) => panic!(
+            "busd answered another user: {:?}",
+            frame::decode::<Welcome>(&f)
+        ),
+    }
+}
+
+#[tokio::test]
+async fn a_bus_folder_that_is_a_symlink_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let bus = TestBus::at(dir, link.join("bus.db"));
+    let why = start_refused(&bus).await;
+    assert!(why.contains("symlink"), "{why}");
+    assert!(!real.join("busd.sock").exists(), "no socket was bound");
+    assert!(!real.join("bus.db").exists(), "no database was created");
+}
+
+#[tokio::test]
+async fn a_bus_folder_owned_by_another_user_is_refused() {
+    if !can_switch_users("a_bus_folder_owned_by_another_user_is_refused") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
+    let bus = TestBus::at(dir, theirs.join("bus.db"));
+    let why = start_refused(&bus).await;
+    assert!(why.contains(&format!("belongs to uid {NOBODY}")), "{why}");
+    assert!(!theirs.join("busd.sock").exists(), "no socket was bound");
+    // A client that would start busd there gets the same refusal.
+    let client = proto::client::Client::new(bus.autostart_options());
+    match client.connect().await {
+        Err(ClientError::Unavailable(why)) => assert!(why.contains("belongs to uid"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
