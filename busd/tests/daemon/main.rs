@@ -11,6 +11,7 @@ mod lifecycle;
 mod mcp;
 mod probe;
 mod raw;
+mod soak;
 mod storage_faults;
 
 use common::*;
