@@ -6,6 +6,7 @@
 mod arbitrary;
 mod client_faults;
 mod common;
+mod daemon_faults;
 mod hostile;
 mod lifecycle;
 mod mcp;

@@ -248,7 +248,8 @@ async fn claim_step(
             Ok(()) => {}
             Err(Fail::Unavailable(_)) => unsure.push(path),
             Err(e) => {
-                w.claims.error(format!("{me}: releasing its own {path} failed: {e}"));
+                w.claims
+                    .error(format!("{me}: releasing its own {path} failed: {e}"));
                 unsure.push(path);
             }
         }
@@ -257,7 +258,9 @@ async fn claim_step(
             // Refused: another session holds it now, so this one does not.
             Ok(()) | Err(Fail::Refused(_)) => {}
             Err(Fail::Unavailable(_)) => unsure.push(path),
-            Err(e) => w.claims.error(format!("{me}: release of {path} failed: {e}")),
+            Err(e) => w
+                .claims
+                .error(format!("{me}: release of {path} failed: {e}")),
         }
     } else {
         let path = format!("src/{}.rs", rng.below(PATHS));

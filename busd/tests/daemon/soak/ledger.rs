@@ -104,7 +104,9 @@ impl Ledger {
         for (reader, list) in got.iter() {
             for (id, token) in list {
                 if !sent.contains_key(token) {
-                    row.error(format!("{reader} read message {id} ({token}) that nobody sent"));
+                    row.error(format!(
+                        "{reader} read message {id} ({token}) that nobody sent"
+                    ));
                     continue;
                 }
                 reads
@@ -136,7 +138,9 @@ impl Ledger {
             if let (Some(acked), [only]) = (s.acked, ids.as_slice())
                 && *only != acked
             {
-                row.error(format!("{token} was acknowledged as {acked} but read as {only}"));
+                row.error(format!(
+                    "{token} was acknowledged as {acked} but read as {only}"
+                ));
             }
             for r in recipients {
                 let n = by_reader.get(r).map_or(0, Vec::len) as u64;

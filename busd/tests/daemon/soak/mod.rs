@@ -136,7 +136,9 @@ async fn client_faults(settings: &Settings) -> Row {
         }
         let after = witness.footprint().await;
         if after != before {
-            row.error(format!("round {round}: busd went from {before:?} to {after:?}"));
+            row.error(format!(
+                "round {round}: busd went from {before:?} to {after:?}"
+            ));
         }
         memory.push(rss_kib(bus.pid()) / 1024);
     }
@@ -161,7 +163,10 @@ async fn hostile(settings: &Settings) -> Row {
     let results = [
         ("random requests", random_requests(bus.clone(), cases).await),
         ("random frames", random_frames(bus.clone(), cases * 4).await),
-        ("random lengths", random_lengths(bus.clone(), cases * 4).await),
+        (
+            "random lengths",
+            random_lengths(bus.clone(), cases * 4).await,
+        ),
         ("the decoder", decoder_properties(cases * 4)),
     ];
     for (what, r) in results {
@@ -184,9 +189,9 @@ fn table(rows: &[Row]) -> String {
         "| scenario | operations | lost | duplicated | errors | p99 |\n|---|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
-        let p99 = r
-            .p99()
-            .map_or("-".to_owned(), |d| format!("{:.1} ms", d.as_secs_f64() * 1000.0));
+        let p99 = r.p99().map_or("-".to_owned(), |d| {
+            format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+        });
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
             r.scenario, r.operations, r.lost, r.duplicated, r.errors, p99
@@ -215,7 +220,10 @@ async fn soak() {
         rows.push(load);
         println!("{memory}");
     }
-    assert!(!rows.is_empty(), "SOAK_ONLY names no scenario: use chaos, faults, hostile or load");
+    assert!(
+        !rows.is_empty(),
+        "SOAK_ONLY names no scenario: use chaos, faults, hostile or load"
+    );
 
     println!("\n{}", table(&rows));
     for r in &rows {
