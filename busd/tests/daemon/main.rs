@@ -14,6 +14,8 @@ mod probe;
 mod raw;
 mod soak;
 mod storage_faults;
+mod store_files;
+mod store_thread;
 
 use common::*;
 use proto::{Request, Response};
