@@ -16,6 +16,7 @@ mod soak;
 mod storage_faults;
 mod store_files;
 mod store_thread;
+mod trust;
 
 use common::*;
 use proto::{Request, Response};

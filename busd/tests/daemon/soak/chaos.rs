@@ -6,14 +6,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use proto::client::Client;
-use proto::paths::BusPaths;
 use proto::{Request, Response};
 use tokio_util::sync::CancellationToken;
 
 use super::ledger::{Appends, Ledger, Row};
+use super::monkey::monkey;
 use super::session::{Fail, Session};
 use super::{Rng, Settings};
 use crate::common::*;
@@ -307,49 +307,6 @@ async fn drain(session: Arc<Session>, me: String, shared: Arc<Shared>) -> Row {
             }
         }
     }
-}
-
-/// `kill -9` busd at random moments until stopped (and at least `min` times); returns the
-/// number of kills and any trouble finding busd. Half of the kills hit a busd known to serve
-/// (its pid from `Status`); the other half hit whatever busd of this bus exists right then,
-/// which may be one still starting up; some of those are followed within a few milliseconds by
-/// another, which catches the busd that the clients start next in the middle of its start.
-async fn monkey(
-    paths: BusPaths,
-    client: Client,
-    min: u32,
-    pace: (Duration, Duration),
-    stop: CancellationToken,
-    mut rng: Rng,
-) -> (u32, Vec<String>) {
-    let mut kills = 0;
-    let mut notes = Vec::new();
-    while !(stop.is_cancelled() && kills >= min) {
-        let span = (pace.1 - pace.0).as_millis() as u64;
-        let pause = pace.0 + Duration::from_millis(rng.below(span.max(1)));
-        tokio::time::sleep(pause).await;
-        if rng.below(2) == 0 {
-            for _ in 0..1 + rng.below(2) {
-                let pids = busd_pids(&paths);
-                for pid in &pids {
-                    signal(*pid, libc::SIGKILL);
-                }
-                if !pids.is_empty() {
-                    kills += 1;
-                }
-                tokio::time::sleep(Duration::from_millis(rng.below(30))).await;
-            }
-            continue;
-        }
-        match client.call(Request::Status).await {
-            Ok(Response::Status(s)) => {
-                signal(s.pid, libc::SIGKILL);
-                kills += 1;
-            }
-            other => notes.push(format!("the monkey could not find busd: {other:?}")),
-        }
-    }
-    (kills, notes)
 }
 
 async fn check_state(client: &Client, appends: &[(String, Appends)], row: &mut Row) {

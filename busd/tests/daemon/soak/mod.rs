@@ -18,6 +18,7 @@
 mod chaos;
 mod ledger;
 mod load;
+mod monkey;
 mod session;
 
 use std::sync::Arc;
