@@ -4,6 +4,7 @@
 //! and run by the named command in the README.
 
 mod common;
+mod protocol;
 
 use common::*;
 use proto::{Request, Response};
