@@ -32,6 +32,7 @@ impl Handler<'_> {
         let held_before = previous == Bound::Session(name.clone());
         let session = Session {
             conn,
+            peer: self.ctx.peer.clone(),
             role: role.clone().unwrap_or_default(),
             since: now(),
             session_id: session_id.clone(),

@@ -131,6 +131,21 @@ async fn a_held_name_is_refused_to_a_second_connection() {
 }
 
 #[tokio::test]
+async fn a_name_is_free_once_its_connection_is_gone() {
+    let bus = TestBus::start().await;
+    let mut holder = Raw::accepted(&bus, "holder").await;
+    let reply = holder.call(1, register_request("api")).await;
+    assert!(matches!(reply.body, Ok(Response::Registered(_))));
+
+    let b = bus.client().await;
+    refused(register(&b, "api").await, ErrorKind::NameTaken);
+    drop(holder);
+    register(&b, "api")
+        .await
+        .expect("the name of a closed connection is free at once");
+}
+
+#[tokio::test]
 async fn re_registering_frees_the_old_name_and_keeps_the_mail() {
     let bus = TestBus::start().await;
     let a = bus.session("x").await;
