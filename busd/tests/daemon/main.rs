@@ -3,6 +3,7 @@
 //! One test binary; each concern in its own module. Slow soak and fault tests are `#[ignore]`d
 //! and run by the named command in the README.
 
+mod badinput;
 mod common;
 mod protocol;
 
