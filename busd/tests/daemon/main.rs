@@ -5,6 +5,7 @@
 
 mod badinput;
 mod common;
+mod lifecycle;
 mod protocol;
 
 use common::*;
