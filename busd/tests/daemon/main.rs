@@ -6,6 +6,7 @@
 mod badinput;
 mod common;
 mod lifecycle;
+mod migration;
 mod protocol;
 
 use common::*;

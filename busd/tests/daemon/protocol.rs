@@ -66,30 +66,6 @@ async fn a_newer_client_retires_an_older_daemon_which_exits_cleanly() {
 }
 
 #[tokio::test]
-async fn an_upgraded_client_replaces_an_older_daemon_by_itself() {
-    let mut bus = TestBus::start_with(&["--announce-protocol", "0"]).await;
-    let old_pid = bus.pid();
-    let mut options = bus.options(proto::ClientKind::Cli);
-    options.autostart = true;
-    let client = proto::client::Client::new(options);
-    let info = client
-        .connect()
-        .await
-        .expect("connects to a daemon of its own");
-    assert_eq!(info.protocol, proto::PROTOCOL_VERSION);
-    assert_ne!(info.pid, old_pid);
-    let mut old = bus.daemon.take().expect("the old busd");
-    let status = tokio::task::spawn_blocking(move || old.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "the old busd retired cleanly: {status}");
-    register(&client, "a").await.expect("the new busd serves");
-    // The new daemon is not this test's child: stop it through the socket.
-    assert_eq!(call(&client, Request::Shutdown).await, Ok(Response::Done));
-}
-
-#[tokio::test]
 async fn a_held_name_is_refused_to_a_second_connection() {
     let bus = TestBus::start().await;
     let a = bus.client().await;

@@ -2,8 +2,10 @@
 
 #![allow(dead_code)]
 
+mod legacy;
 mod raw;
 
+pub use legacy::*;
 pub use raw::*;
 
 use std::path::{Path, PathBuf};
