@@ -8,6 +8,7 @@ mod common;
 mod lifecycle;
 mod migration;
 mod protocol;
+mod waiting;
 
 use common::*;
 use proto::{Request, Response};
