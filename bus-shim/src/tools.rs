@@ -24,8 +24,6 @@ use crate::params::*;
 /// How often a waiting `inbox` reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
-type ToolResult<T> = Result<Json<T>, String>;
-
 /// The MCP server of one session.
 #[derive(Clone)]
 pub struct Bus {
@@ -49,7 +47,7 @@ impl Bus {
             held: Arc::default(),
             startup_note: Arc::default(),
             started,
-            tool_router: Self::tool_router(),
+            tool_router: compact(Self::tool_router()),
         };
         if let Some(name) = name {
             let (client, note) = (bus.client.clone(), bus.startup_note.clone());
@@ -123,12 +121,17 @@ macro_rules! expect {
     };
 }
 
+// Results are spelled `Result<Json<T>, String>`, not through an alias: `#[tool]` reads the
+// return type syntactically to declare each tool's output schema.
 #[tool_router(vis = "pub(crate)")]
 impl Bus {
     #[tool(
         description = "Bind this session's name on the bus; returns the online peers and unread count. Call first."
     )]
-    async fn register(&self, Parameters(a): Parameters<RegisterArgs>) -> ToolResult<Registered> {
+    async fn register(
+        &self,
+        Parameters(a): Parameters<RegisterArgs>,
+    ) -> Result<Json<Registered>, String> {
         *self.startup_note.lock().unwrap() = None;
         expect!(
             self.call(Request::Register {
@@ -142,14 +145,17 @@ impl Bus {
     }
 
     #[tool(description = "This session's bound name, or null before register.")]
-    async fn whoami(&self) -> ToolResult<Identity> {
+    async fn whoami(&self) -> Result<Json<Identity>, String> {
         expect!(self.call(Request::Whoami).await, Identity)
     }
 
     #[tool(
         description = "Sessions on the bus: online now or seen recently, their roles, owned globs, and overlapping footprints."
     )]
-    async fn agents(&self, Parameters(a): Parameters<AgentsArgs>) -> ToolResult<AgentList> {
+    async fn agents(
+        &self,
+        Parameters(a): Parameters<AgentsArgs>,
+    ) -> Result<Json<AgentList>, String> {
         expect!(
             self.call(Request::Agents {
                 active_within: a.active_within,
@@ -163,7 +169,7 @@ impl Bus {
     #[tool(
         description = "Send a message to a session by name, or to \"all\". Durable once it returns."
     )]
-    async fn send(&self, Parameters(a): Parameters<SendArgs>) -> ToolResult<Sent> {
+    async fn send(&self, Parameters(a): Parameters<SendArgs>) -> Result<Json<Sent>, String> {
         expect!(
             self.call(Request::Send {
                 to: a.to,
@@ -184,7 +190,7 @@ impl Bus {
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
         ct: CancellationToken,
-    ) -> ToolResult<InboxPage> {
+    ) -> Result<Json<InboxPage>, String> {
         let consume = a.consume && !a.peek;
         let progress = meta.get_progress_token().map(|token| {
             let (wait, peer) = (a.wait, peer.clone());
@@ -225,7 +231,7 @@ impl Bus {
     async fn message_status(
         &self,
         Parameters(a): Parameters<MessageStatusArgs>,
-    ) -> ToolResult<MessageStatus> {
+    ) -> Result<Json<MessageStatus>, String> {
         expect!(
             self.call(Request::MessageStatus {
                 message_id: a.message_id
@@ -238,7 +244,10 @@ impl Bus {
     #[tool(
         description = "Write a shared key; new keys start at version 1. Pass expected_version for compare-and-set."
     )]
-    async fn set_state(&self, Parameters(a): Parameters<SetStateArgs>) -> ToolResult<StateWritten> {
+    async fn set_state(
+        &self,
+        Parameters(a): Parameters<SetStateArgs>,
+    ) -> Result<Json<StateWritten>, String> {
         let request = Request::SetState {
             key: a.key,
             value: a.value,
@@ -249,20 +258,23 @@ impl Bus {
     }
 
     #[tool(description = "Read one shared key with its value, author and version, or every key.")]
-    async fn get_state(&self, Parameters(a): Parameters<GetStateArgs>) -> ToolResult<StateList> {
+    async fn get_state(
+        &self,
+        Parameters(a): Parameters<GetStateArgs>,
+    ) -> Result<Json<StateList>, String> {
         let key = Some(a.key).filter(|k| !k.is_empty());
         expect!(self.call(Request::GetState { key }).await, State)
     }
 
     #[tool(description = "List shared keys with author and version, without values.")]
-    async fn list_state(&self) -> ToolResult<StateKeyList> {
+    async fn list_state(&self) -> Result<Json<StateKeyList>, String> {
         expect!(self.call(Request::ListState).await, StateKeys)
     }
 
     #[tool(
         description = "Announce that this session is editing a path (advisory, never locks). Refused while another session's claim is live."
     )]
-    async fn claim(&self, Parameters(a): Parameters<ClaimArgs>) -> ToolResult<Claimed> {
+    async fn claim(&self, Parameters(a): Parameters<ClaimArgs>) -> Result<Json<Claimed>, String> {
         expect!(
             self.call(Request::Claim {
                 path: a.path,
@@ -274,14 +286,30 @@ impl Bus {
     }
 
     #[tool(description = "Release this session's claim on a path.")]
-    async fn release(&self, Parameters(a): Parameters<ReleaseArgs>) -> ToolResult<Released> {
+    async fn release(
+        &self,
+        Parameters(a): Parameters<ReleaseArgs>,
+    ) -> Result<Json<Released>, String> {
         expect!(self.call(Request::Release { path: a.path }).await, Released)
     }
 
     #[tool(description = "Live claims: path, owner, expiry.")]
-    async fn list_claims(&self) -> ToolResult<ClaimList> {
+    async fn list_claims(&self) -> Result<Json<ClaimList>, String> {
         expect!(self.call(Request::ListClaims).await, Claims)
     }
+}
+
+/// The router with the `$schema` line left out of every input and output schema: JSON Schema
+/// 2020-12 is MCP's default dialect, and that line, repeated in 24 schemas, would push the
+/// `tools/list` reply past its budget of 10,000 characters.
+fn compact(mut router: ToolRouter<Bus>) -> ToolRouter<Bus> {
+    for route in router.map.values_mut() {
+        Arc::make_mut(&mut route.attr.input_schema).remove("$schema");
+        if let Some(output) = &mut route.attr.output_schema {
+            Arc::make_mut(output).remove("$schema");
+        }
+    }
+    router
 }
 
 impl Bus {

@@ -1,6 +1,7 @@
 //! End-to-end tests: real bus-shim processes over MCP stdio, a real busd behind them.
 
 mod common;
+mod listing;
 
 use common::*;
 use serde_json::json;
