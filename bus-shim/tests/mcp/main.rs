@@ -1,5 +1,6 @@
 //! End-to-end tests: real bus-shim processes over MCP stdio, a real busd behind them.
 
+mod badargs;
 mod common;
 mod listing;
 
