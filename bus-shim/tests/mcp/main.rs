@@ -2,7 +2,11 @@
 
 mod badargs;
 mod common;
+mod identity;
 mod listing;
+mod mail;
+mod presence;
+mod state;
 
 use common::*;
 use serde_json::json;
