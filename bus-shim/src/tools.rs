@@ -30,6 +30,8 @@ pub struct Bus {
     client: Client,
     /// Messages consumed by a cancelled `inbox` call, for the next one.
     held: Arc<Mutex<Vec<Message>>>,
+    /// Bumped whenever messages are held, to end a consuming wait already under way.
+    held_signal: Arc<watch::Sender<u64>>,
     /// Why the `BUS_NAME` registration at start failed, for the first identity-bound call.
     startup_note: Arc<Mutex<Option<String>>>,
     /// Becomes true once the start-up registration (if any) has finished.
@@ -45,6 +47,7 @@ impl Bus {
         let bus = Bus {
             client,
             held: Arc::default(),
+            held_signal: Arc::new(watch::channel(0).0),
             startup_note: Arc::default(),
             started,
             tool_router: compact(Self::tool_router()),
@@ -192,6 +195,22 @@ impl Bus {
         ct: CancellationToken,
     ) -> Result<Json<InboxPage>, String> {
         let consume = a.consume && !a.peek;
+        // Messages held from a cancelled call are this call's to hand over: with some held
+        // already it does not wait, and when some get held while it waits it stops waiting.
+        let mut held_signal = self.held_signal.subscribe();
+        let wait = match consume && !self.held.lock().unwrap().is_empty() {
+            true => 0.0,
+            false => a.wait,
+        };
+        let stop = ct.child_token();
+        let stop_when_held = consume.then(|| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                if held_signal.changed().await.is_ok() {
+                    stop.cancel();
+                }
+            })
+        });
         let progress = meta.get_progress_token().map(|token| {
             let (wait, peer) = (a.wait, peer.clone());
             tokio::spawn(async move {
@@ -213,16 +232,22 @@ impl Bus {
         let request = Request::Inbox {
             consume,
             limit: a.limit,
-            wait: a.wait,
+            wait,
             waiter: None,
         };
-        let answer = self.call_until(request, Some(&ct)).await;
-        if let Some(task) = progress {
+        let answer = self.call_until(request, Some(&stop)).await;
+        for task in [progress, stop_when_held].into_iter().flatten() {
             task.abort();
         }
-        let page = match answer? {
-            Response::Inbox(page) => page,
-            other => return Err(format!("unexpected answer from busd: {other:?}")),
+        let page = match answer {
+            Ok(Response::Inbox(page)) => page,
+            Ok(other) => return Err(format!("unexpected answer from busd: {other:?}")),
+            // Stopped because messages were held meanwhile: they are the answer.
+            Err(_) if stop.is_cancelled() && !ct.is_cancelled() => InboxPage {
+                messages: Vec::new(),
+                pending_count: 0,
+            },
+            Err(e) => return Err(e),
         };
         Ok(Json(self.with_held(page, consume, ct.is_cancelled())))
     }
@@ -326,6 +351,7 @@ impl Bus {
                 "inbox call cancelled after consuming; holding its messages"
             );
             held.extend(page.messages);
+            self.held_signal.send_modify(|n| *n += 1);
             return InboxPage {
                 messages: Vec::new(),
                 pending_count: page.pending_count + held.len() as u64,

@@ -7,6 +7,7 @@ mod listing;
 mod mail;
 mod presence;
 mod state;
+mod waiting;
 
 use common::*;
 use serde_json::json;
