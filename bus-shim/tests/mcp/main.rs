@@ -2,6 +2,7 @@
 
 mod badargs;
 mod common;
+mod concurrency;
 mod identity;
 mod listing;
 mod mail;
