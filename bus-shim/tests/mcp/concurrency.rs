@@ -21,7 +21,7 @@ fn name(i: usize) -> String {
 /// Who the `seq`th message of `sender` is for: every fourth is a broadcast, the others go
 /// round the other sessions.
 fn recipient(sender: usize, seq: usize) -> String {
-    if seq % 4 == 0 {
+    if seq.is_multiple_of(4) {
         "all".into()
     } else {
         name((sender + 1 + seq % (SESSIONS - 1)) % SESSIONS)
