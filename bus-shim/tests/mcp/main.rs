@@ -7,6 +7,7 @@ mod identity;
 mod listing;
 mod mail;
 mod presence;
+mod restart;
 mod state;
 mod waiting;
 
