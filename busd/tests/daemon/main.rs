@@ -8,6 +8,8 @@ mod common;
 mod lifecycle;
 mod migration;
 mod protocol;
+mod store_files;
+mod store_thread;
 mod waiting;
 
 use common::*;

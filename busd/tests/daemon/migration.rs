@@ -14,7 +14,13 @@ use crate::common::*;
 async fn a_python_v2_database_is_upgraded_in_place_and_keeps_everything() {
     let mut bus = TestBus::empty();
     std::fs::create_dir_all(bus.paths.dir()).unwrap();
-    python_v2(bus.db(), now() + 3600.0);
+    fixture(bus.db(), PYTHON_V2);
+    // Make ann's claim live for the next hour (the fixture's claims expired long ago).
+    let live_for = now() + 3600.0 - 1000.0;
+    fixture(
+        bus.db(),
+        &format!("UPDATE claims SET ttl = {live_for} WHERE path = 'src/api/x.rs'"),
+    );
     bus.spawn(&[]).await;
     let watcher = bus.client().await;
 
@@ -24,16 +30,18 @@ async fn a_python_v2_database_is_upgraded_in_place_and_keeps_everything() {
         (plan.value.as_str(), plan.version, plan.updated_by.as_str()),
         ("third draft", 3, "ann")
     );
-    assert_eq!(plan.updated_at, rfc3339(LONG_AGO));
+    assert_eq!(plan.updated_at, rfc3339(150.0));
     let notes = state.iter().find(|s| s.key == "notes").expect("notes kept");
     assert_eq!((notes.version, notes.updated_by.as_str()), (1, "bob"));
 
     let agents = agents(&watcher, true).await;
-    let names: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
+    let mut names: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
+    names.sort();
     assert_eq!(names, ["ann", "bob", "cid"], "agents keep their names");
     assert!(agents.iter().all(|a| a.status == AgentStatus::Offline));
-    assert_eq!(agents[0].owns, ["src/api/**"]);
-    assert_eq!(agents[1].role, "web");
+    let agent = |name: &str| agents.iter().find(|a| a.name == name).unwrap();
+    assert_eq!(agent("ann").owns, ["src/api/**"]);
+    assert_eq!(agent("bob").role, "web");
     assert!(
         self::agents(&watcher, false).await.is_empty(),
         "long-gone sessions are not listed as active"
@@ -54,14 +62,24 @@ async fn a_python_v2_database_is_upgraded_in_place_and_keeps_everything() {
     );
 
     // Receipts written by Python are visible before anyone reads again.
-    let before = message_status(&watcher, 2).await;
-    let readers: Vec<&str> = before
+    let broadcast = message_status(&watcher, 2).await;
+    let readers: Vec<&str> = broadcast
         .readers
         .iter()
         .map(|r| r.recipient.as_str())
         .collect();
-    assert_eq!(readers, ["ann"]);
-    assert_eq!(before.unread, ["cid"], "everyone but the sender and ann");
+    assert_eq!(readers, ["ann", "cid"]);
+    assert_eq!(broadcast.readers[0].read_ts, rfc3339(206.0));
+    assert!(
+        broadcast.unread.is_empty(),
+        "everyone but the sender read it"
+    );
+    let direct = message_status(&watcher, 3).await;
+    assert!(
+        direct.readers.is_empty(),
+        "an unread delivery row is no receipt"
+    );
+    assert_eq!(direct.unread, ["ann"]);
 
     // Each session resumes at its cursor: nothing read is handed over again, nothing is lost.
     let ann = registered(&bus, "ann").await;
@@ -69,8 +87,10 @@ async fn a_python_v2_database_is_upgraded_in_place_and_keeps_everything() {
     let cid = registered(&bus, "cid").await;
     assert_eq!(ids(consume(&ann, 100, 0.0).await), [3, 4]);
     assert_eq!(ids(consume(&bob, 100, 0.0).await), [5]);
-    assert_eq!(ids(consume(&cid, 100, 0.0).await), [2, 5]);
-    assert!(message_status(&watcher, 2).await.unread.is_empty());
+    assert_eq!(ids(consume(&cid, 100, 0.0).await), [5]);
+    let direct = message_status(&watcher, 3).await;
+    assert_eq!(direct.readers[0].recipient, "ann", "the receipt is written");
+    assert!(direct.unread.is_empty());
     let Ok(Response::Registered(r)) = register(&bus.client().await, "dee").await else {
         panic!("register a newcomer")
     };
@@ -104,7 +124,7 @@ async fn a_python_v2_database_is_upgraded_in_place_and_keeps_everything() {
 async fn a_python_v1_database_keeps_state_and_agents_and_drops_its_messages() {
     let mut bus = TestBus::empty();
     std::fs::create_dir_all(bus.paths.dir()).unwrap();
-    python_v1(bus.db());
+    fixture(bus.db(), PYTHON_V1);
     bus.spawn(&[]).await;
     let watcher = bus.client().await;
 
@@ -164,7 +184,10 @@ async fn upgrading_again_changes_nothing(bus: &mut TestBus) {
 async fn a_database_from_a_newer_schema_is_refused_and_left_untouched() {
     let bus = TestBus::empty();
     std::fs::create_dir_all(bus.paths.dir()).unwrap();
-    newer_schema(bus.db());
+    fixture(
+        bus.db(),
+        "CREATE TABLE state(key TEXT PRIMARY KEY, value TEXT); PRAGMA user_version = 99;",
+    );
     let bytes = std::fs::read(bus.db()).unwrap();
     let started = spawn_daemon(&bus.paths, &busd_exe(), &[], false, Duration::from_secs(30)).await;
     let Err(StartError::Failed(why)) = started else {
