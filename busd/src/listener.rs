@@ -2,8 +2,9 @@
 //!
 //! The folder is created `0700` and must belong to busd's user (a symlink or someone else's
 //! folder is refused); the socket is created `0600`. busd holds an exclusive lock beside the
-//! socket for its whole life, so exactly one daemon serves a socket. Under systemd the listening
-//! socket is inherited (`LISTEN_FDS`), and busd never binds a second one.
+//! socket for its whole life, so exactly one daemon serves a socket. Under systemd
+//! (`LISTEN_FDS`) or launchd (`launch_activate_socket`) the listening socket is inherited, and
+//! busd never binds a second one.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
@@ -119,8 +120,9 @@ pub fn bind(socket: &Path, _lock: &DaemonLock) -> anyhow::Result<Listener> {
 }
 
 /// The listening socket systemd passed, if busd was socket-activated (`LISTEN_PID` is ours and
-/// `LISTEN_FDS` ≥ 1). The variables are removed so children do not inherit them.
-pub fn from_systemd() -> anyhow::Result<Option<Listener>> {
+/// `LISTEN_FDS` ≥ 1). The variables are removed so children do not inherit them. Call it before
+/// any thread starts; turn the descriptor into a listener with [`inherited`] inside the runtime.
+pub fn from_systemd() -> anyhow::Result<Option<OwnedFd>> {
     let pid = std::env::var("LISTEN_PID").ok();
     let fds = std::env::var("LISTEN_FDS").ok();
     let (Some(pid), Some(fds)) = (pid, fds) else {
@@ -145,9 +147,63 @@ pub fn from_systemd() -> anyhow::Result<Option<Listener>> {
     // SAFETY: systemd hands busd descriptor 3 for it to own; nothing else in busd uses it.
     let fd = unsafe { OwnedFd::from_raw_fd(LISTEN_FDS_START) };
     set_cloexec(&fd)?;
+    Ok(Some(fd))
+}
+
+/// The listening socket launchd created for the `Listeners` entry of busd's LaunchAgent, if
+/// busd was started by launchd with socket activation.
+#[cfg(target_os = "macos")]
+pub fn from_launchd() -> anyhow::Result<Option<OwnedFd>> {
+    use std::ffi::{CString, c_char, c_int};
+    unsafe extern "C" {
+        // From liblaunch (part of libSystem): hands over the sockets of a `Sockets` entry.
+        fn launch_activate_socket(
+            name: *const c_char,
+            fds: *mut *mut c_int,
+            cnt: *mut usize,
+        ) -> c_int;
+    }
+    let name = CString::new("Listeners")?;
+    let mut fds: *mut c_int = std::ptr::null_mut();
+    let mut count: usize = 0;
+    // SAFETY: launchd fills `fds` with `count` descriptors allocated with malloc; we own them.
+    let rc = unsafe { launch_activate_socket(name.as_ptr(), &mut fds, &mut count) };
+    if rc != 0 || fds.is_null() || count == 0 {
+        // ESRCH: not started by launchd; ENOENT: no such socket entry.
+        return Ok(None);
+    }
+    // SAFETY: `fds` points at `count` descriptors; we keep the first and close the others.
+    let first = unsafe {
+        let all = std::slice::from_raw_parts(fds, count);
+        for &extra in &all[1..] {
+            libc::close(extra);
+        }
+        let first = all[0];
+        libc::free(fds.cast());
+        OwnedFd::from_raw_fd(first)
+    };
+    set_cloexec(&first)?;
+    Ok(Some(first))
+}
+
+/// Not macOS: there is no launchd to inherit a socket from.
+#[cfg(not(target_os = "macos"))]
+pub fn from_launchd() -> anyhow::Result<Option<OwnedFd>> {
+    Ok(None)
+}
+
+/// The filesystem path an inherited listening socket is bound to, if it has one.
+pub fn bound_path(fd: &OwnedFd) -> Option<std::path::PathBuf> {
+    let listener = std::os::unix::net::UnixListener::from(fd.try_clone().ok()?);
+    let path = listener.local_addr().ok()?.as_pathname()?.to_path_buf();
+    Some(path)
+}
+
+/// A listener over an inherited listening socket (must run inside the runtime).
+pub fn inherited(fd: OwnedFd) -> anyhow::Result<Listener> {
     let listener = interprocess::os::unix::uds_local_socket::tokio::Listener::try_from(fd)
-        .context("the socket passed by systemd is not a listening Unix socket")?;
-    Ok(Some(listener.into()))
+        .context("the inherited descriptor is not a listening Unix socket")?;
+    Ok(listener.into())
 }
 
 fn set_cloexec(fd: &OwnedFd) -> io::Result<()> {

@@ -37,9 +37,18 @@ fn main() -> std::process::ExitCode {
 }
 
 fn serve(args: Args) -> anyhow::Result<()> {
-    let paths = BusPaths::from_env().context("finding the bus paths")?;
+    let mut paths = BusPaths::from_env().context("finding the bus paths")?;
     // Before any thread starts: reading the inherited socket edits the environment.
-    let inherited = listener::from_systemd()?;
+    let inherited = match listener::from_systemd()? {
+        Some(fd) => Some(fd),
+        None => listener::from_launchd()?,
+    };
+    // A service manager's socket is where clients look: lock and report that one.
+    if let Some(path) = inherited.as_ref().and_then(listener::bound_path)
+        && std::env::var_os("BUS_SOCKET").is_none()
+    {
+        paths = BusPaths::new(paths.db, Some(path));
+    }
     listener::prepare_dir(paths.dir())?;
     let lock = listener::DaemonLock::acquire(&paths)?;
 
@@ -47,7 +56,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
     runtime.block_on(async {
         let under_manager = inherited.is_some();
         let socket = match inherited {
-            Some(socket) => socket,
+            Some(fd) => listener::inherited(fd)?,
             None => listener::bind(&paths.socket, &lock)?,
         };
         let mut config = Config::new(paths);

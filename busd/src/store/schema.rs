@@ -97,11 +97,7 @@ fn probe(path: &Path) -> anyhow::Result<Found> {
              file (it was left untouched)"
         )
     };
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(not_ours)?;
+    let conn = open_read_only(path).map_err(not_ours)?;
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(not_ours)?;
@@ -119,9 +115,8 @@ fn probe(path: &Path) -> anyhow::Result<Found> {
         .collect();
     if version < 0 || !strangers.is_empty() {
         bail!(
-            "{shown} is not a claude-bus database (schema version {version}, tables {}): move it \
-             away or set BUS_DB to another file (it was left untouched)",
-            strangers.join(", ")
+            "{shown} is not a claude-bus database (schema version {version}, unknown tables \
+             {strangers:?}): move it away or set BUS_DB to another file (it was left untouched)"
         );
     }
     Ok(match version {
@@ -130,6 +125,38 @@ fn probe(path: &Path) -> anyhow::Result<Found> {
         0 if has_column(&conn, "messages", "read").map_err(not_ours)? => Found::V1,
         v => Found::Older(v),
     })
+}
+
+/// A read-only connection that leaves no trace: when no journal or WAL file waits beside the
+/// database, the file is opened `immutable` (so SQLite does not create `-wal`/`-shm` files for
+/// a WAL-mode database); otherwise read-only with locking, to see what the journal holds.
+fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let beside = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        Path::new(&name).exists()
+    };
+    match path.to_str() {
+        Some(text) if !beside("-wal") && !beside("-journal") => Connection::open_with_flags(
+            format!("file:{}?immutable=1", uri_escape(text)),
+            flags | OpenFlags::SQLITE_OPEN_URI,
+        ),
+        _ => Connection::open_with_flags(path, flags),
+    }
+}
+
+/// Percent-encode what a `file:` URI path must not carry as is.
+fn uri_escape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Connection settings: WAL, a synced commit (an acknowledged write survives a power cut),
@@ -164,8 +191,12 @@ fn upgrade_in_transaction(conn: &Connection, path: &Path, found: Found) -> anyho
         Found::Older(v) => Some(v),
         Found::Current => Some(SCHEMA_VERSION),
     };
-    if let Some(from) = from.filter(|&v| v != SCHEMA_VERSION) {
-        tracing::info!(path = %path.display(), from, to = SCHEMA_VERSION, "upgrading the database");
+    match from {
+        None => tracing::info!(path = %path.display(), "creating the database"),
+        Some(SCHEMA_VERSION) => {}
+        Some(from) => {
+            tracing::info!(path = %path.display(), from, to = SCHEMA_VERSION, "upgrading the database");
+        }
     }
     if found == Found::V1 {
         // The v1 read model (one `read` flag per message) cannot be mapped to read cursors.

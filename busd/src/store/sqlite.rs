@@ -41,10 +41,10 @@ impl SqliteBackend {
         for w in writes {
             exec(c, "SAVEPOINT w")?;
             let outcome = replay::apply(c, w);
-            if outcome.is_err() {
+            if let Err(e) = &outcome {
                 if c.is_autocommit() {
                     // SQLite rolled the whole transaction back (disk full, I/O error).
-                    return Err(outcome.err().unwrap_or(StoreError::Closed));
+                    return Err(e.clone());
                 }
                 exec(c, "ROLLBACK TO w")?;
             }

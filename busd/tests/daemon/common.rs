@@ -98,6 +98,14 @@ impl TestBus {
         }
     }
 
+    /// Options for a client that starts busd when none answers, as shims do.
+    pub fn autostart_options(&self) -> ClientOptions {
+        ClientOptions {
+            autostart: true,
+            ..self.options(ClientKind::Other)
+        }
+    }
+
     /// A connected client.
     pub async fn client(&self) -> Client {
         let client = Client::new(self.options(ClientKind::Other));
@@ -128,7 +136,28 @@ impl Drop for TestBus {
             signal(child.id(), libc::SIGTERM);
             let _ = child.wait();
         }
+        // A busd that a client started (detached) is not our child: stop it by its pid.
+        for pid in busd_pids(&self.paths) {
+            signal(pid, libc::SIGTERM);
+        }
     }
+}
+
+/// The pids of every busd process serving this bus (found through /proc, by its BUS_DB).
+pub fn busd_pids(paths: &BusPaths) -> Vec<u32> {
+    let wanted = format!("BUS_DB={}", paths.db.display());
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            exe.file_name().is_some_and(|n| n == "busd")
+                && env.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes())
+        })
+        .collect()
 }
 
 pub fn signal(pid: u32, sig: i32) {

@@ -4,6 +4,9 @@
 //! and run by the named command in the README.
 
 mod common;
+mod lifecycle;
+mod store_files;
+mod store_thread;
 
 use common::*;
 use proto::{Request, Response};

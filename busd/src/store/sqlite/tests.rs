@@ -1,7 +1,6 @@
 //! Tests of the SQLite backend's semantics: inbox and cursor, receipts, at-most-once keys,
 //! state, claims, batches and failed commits.
 
-use rusqlite::Connection;
 use tempfile::TempDir;
 
 use super::SqliteBackend;

@@ -1,0 +1,403 @@
+//! Database files through the storage API: creating, upgrading Python claude-bus v1 and v2
+//! fixtures in place, and refusing newer, foreign and corrupt files untouched.
+
+use std::path::Path;
+
+use busd::store::sqlite::SqliteBackend;
+use busd::store::{Backend, ClaimRow, Outcome, Read, StoreError, Write};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags};
+
+/// Everything a file holds, in a comparable form: version, schema, rows.
+fn dump(path: &Path) -> String {
+    let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let version: i64 = c
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    let mut out = format!("user_version {version}\n");
+    let mut stmt = c
+        .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+        .unwrap();
+    let schema: Vec<(String, String, Option<String>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (kind, name, sql) in &schema {
+        out += &format!("{kind} {name}: {sql:?}\n");
+        if kind != "table" {
+            continue;
+        }
+        let mut rows = c.prepare(&format!("SELECT * FROM \"{name}\"")).unwrap();
+        let columns = rows.column_count();
+        let mut lines: Vec<String> = rows
+            .query_map([], |r| {
+                let values: Vec<Value> =
+                    (0..columns).map(|i| r.get(i)).collect::<Result<_, _>>()?;
+                Ok(format!("  {values:?}\n"))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        lines.sort();
+        out.extend(lines);
+    }
+    out
+}
+
+fn fixture(path: &Path, sql: &str) {
+    Connection::open(path).unwrap().execute_batch(sql).unwrap();
+}
+
+/// Open, run `f`, close as the daemon does, and return what the file then holds.
+fn with_backend(path: &Path, f: impl FnOnce(&mut SqliteBackend)) -> String {
+    let mut db = SqliteBackend::open(path).unwrap();
+    f(&mut db);
+    db.close().unwrap();
+    drop(db);
+    dump(path)
+}
+
+fn one(db: &mut SqliteBackend, w: Write) -> Result<Outcome, StoreError> {
+    db.write(&[w]).unwrap().pop().unwrap()
+}
+
+const PYTHON_V1: &str = "
+CREATE TABLE messages(id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL, sender TEXT, recipient TEXT,
+    content TEXT, read INTEGER DEFAULT 0);
+CREATE TABLE state(key TEXT PRIMARY KEY, value TEXT, updated_by TEXT, ts REAL);
+CREATE TABLE agents(name TEXT PRIMARY KEY, role TEXT, last_seen REAL);
+INSERT INTO messages(ts, sender, recipient, content, read) VALUES
+    (90.0, 'ann', 'bob', 'old news', 1), (91.0, 'bob', 'all', 'old broadcast', 0);
+INSERT INTO state VALUES ('plan', 'step 1
+step 2', 'ann', 100.5), ('empty', '', 'bob', 101.0);
+INSERT INTO agents VALUES ('ann', 'api', 100.0), ('bob', NULL, 99.0);
+";
+
+const PYTHON_V2: &str = "
+PRAGMA journal_mode = WAL;
+CREATE TABLE agents(name TEXT PRIMARY KEY, role TEXT, owns TEXT, last_seen REAL,
+    last_read_id INTEGER DEFAULT 0);
+CREATE TABLE messages(id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL, sender TEXT,
+    recipient TEXT, content TEXT, reply_to INTEGER);
+CREATE TABLE deliveries(message_id INTEGER, recipient TEXT, read INTEGER DEFAULT 0, read_ts REAL,
+    PRIMARY KEY(message_id, recipient));
+CREATE TABLE state(key TEXT PRIMARY KEY, value TEXT, version INTEGER DEFAULT 1,
+    updated_by TEXT, ts REAL);
+CREATE TABLE claims(path TEXT PRIMARY KEY, owner TEXT, ts REAL, ttl REAL);
+INSERT INTO agents VALUES ('ann', 'api', '[\"src/api/**\"]', 200.0, 2),
+    ('bob', 'web', NULL, 210.0, 2), ('cid', '', '[]', 190.0, 4);
+INSERT INTO messages(ts, sender, recipient, content, reply_to) VALUES
+    (201.0, 'ann', 'bob', 'q1', NULL), (202.0, 'bob', 'all', 'hello', NULL),
+    (203.0, 'cid', 'ann', 'for ann', 1), (204.0, 'bob', 'ann', 'second', NULL),
+    (205.0, 'ann', 'all', 'bye', NULL);
+INSERT INTO deliveries VALUES (1, 'bob', 1, 205.0), (2, 'ann', 1, 206.0), (2, 'cid', 1, 207.0),
+    (3, 'ann', 0, NULL);
+INSERT INTO state VALUES ('plan', 'third draft', 3, 'ann', 150.0), ('notes', 'n', 1, 'bob', 151.0);
+INSERT INTO claims VALUES ('src/api/x.rs', 'ann', 1000.0, 1000000.0), ('old.rs', 'bob', 0.0, 1.0);
+PRAGMA user_version = 2;
+";
+
+fn user_version(path: &Path) -> i64 {
+    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap()
+}
+
+fn page_ids(outcome: Result<Outcome, StoreError>) -> (Vec<i64>, u64) {
+    match outcome {
+        Ok(Outcome::Page(page)) => (page.messages.iter().map(|m| m.id).collect(), page.pending),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn consume(name: &str) -> Write {
+    Write::Consume {
+        key: None,
+        name: name.into(),
+        limit: 100,
+        now: 300.0,
+    }
+}
+
+#[test]
+fn a_fresh_file_is_created_at_version_3_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["new.db", "empty.db"] {
+        let path = dir.path().join(name);
+        if name == "empty.db" {
+            std::fs::write(&path, b"").unwrap();
+        }
+        let first = with_backend(&path, |_| {});
+        assert_eq!(user_version(&path), 3);
+        let c = Connection::open(&path).unwrap();
+        let mode: String = c
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        drop(c);
+        assert!(first.contains("index messages_recipient"), "{first}");
+        assert_eq!(with_backend(&path, |_| {}), first);
+    }
+}
+
+#[test]
+fn python_v1_keeps_state_and_agents_and_drops_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bus.db");
+    fixture(&path, PYTHON_V1);
+    let first = with_backend(&path, |db| {
+        let Ok(Outcome::State(state)) = db.read(&Read::State {
+            key: None,
+            with_values: true,
+        }) else {
+            panic!()
+        };
+        let state: Vec<_> = state
+            .iter()
+            .map(|s| {
+                (
+                    s.key.as_str(),
+                    s.value.as_str(),
+                    s.updated_by.as_str(),
+                    s.updated_at,
+                    s.version,
+                )
+            })
+            .collect();
+        assert_eq!(
+            state,
+            vec![
+                ("empty", "", "bob", 101.0, 1),
+                ("plan", "step 1\nstep 2", "ann", 100.5, 1)
+            ]
+        );
+        let Ok(Outcome::Agents(agents)) = db.read(&Read::Agents) else {
+            panic!()
+        };
+        let agents: Vec<_> = agents
+            .iter()
+            .map(|a| (a.name.as_str(), a.role.as_str(), a.last_seen))
+            .collect();
+        assert_eq!(agents, vec![("ann", "api", 100.0), ("bob", "", 99.0)]);
+        assert_eq!(
+            db.read(&Read::Tail {
+                after: None,
+                limit: 1
+            }),
+            Ok(Outcome::Tail(vec![], 0))
+        );
+        assert_eq!(page_ids(one(db, consume("bob"))), (vec![], 0));
+        // The upgraded file takes new mail and new versions.
+        let Ok(Outcome::Message(m)) = one(
+            db,
+            Write::Send {
+                key: None,
+                sender: "ann".into(),
+                to: "bob".into(),
+                content: "new".into(),
+                reply_to: None,
+                now: 301.0,
+            },
+        ) else {
+            panic!()
+        };
+        assert_eq!(page_ids(one(db, consume("bob"))), (vec![m.id], 0));
+    });
+    assert_eq!(user_version(&path), 3);
+    assert_eq!(
+        with_backend(&path, |_| {}),
+        first,
+        "a second open changes nothing"
+    );
+}
+
+#[test]
+fn python_v2_keeps_everything_with_cursors_and_receipts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bus.db");
+    fixture(&path, PYTHON_V2);
+    let upgraded = with_backend(&path, |_| {});
+    assert_eq!(user_version(&path), 3);
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(
+        with_backend(&path, |_| {}),
+        upgraded,
+        "a second open changes nothing"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "not a byte");
+
+    let mut db = SqliteBackend::open(&path).unwrap();
+    let Ok(Outcome::Agents(agents)) = db.read(&Read::Agents) else {
+        panic!()
+    };
+    let agents: Vec<_> = agents
+        .iter()
+        .map(|a| (a.name.as_str(), a.role.as_str(), a.owns.clone()))
+        .collect();
+    assert_eq!(
+        agents,
+        vec![
+            ("ann", "api", vec!["src/api/**".to_string()]),
+            ("bob", "web", vec![]),
+            ("cid", "", vec![])
+        ]
+    );
+    let Ok(Outcome::State(state)) = db.read(&Read::State {
+        key: Some("plan".into()),
+        with_values: true,
+    }) else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            state[0].value.as_str(),
+            state[0].updated_by.as_str(),
+            state[0].version
+        ),
+        ("third draft", "ann", 3)
+    );
+    assert_eq!(
+        db.read(&Read::Claims { now: 2000.0 }),
+        Ok(Outcome::Claims(vec![ClaimRow {
+            path: "src/api/x.rs".into(),
+            owner: "ann".into(),
+            expires_at: 1_001_000.0
+        }]))
+    );
+    // Receipts survive: message 2 was read by ann and cid.
+    let Ok(Outcome::Status(s)) = db.read(&Read::MessageStatus { id: 2 }) else {
+        panic!()
+    };
+    let readers: Vec<_> = s
+        .readers
+        .iter()
+        .map(|r| (r.recipient.as_str(), r.read_ts))
+        .collect();
+    assert_eq!(
+        (readers, s.unread),
+        (vec![("ann", 206.0), ("cid", 207.0)], vec![])
+    );
+    // Cursors survive: each agent gets exactly what it had not read.
+    assert_eq!(page_ids(one(&mut db, consume("ann"))), (vec![3, 4], 0));
+    assert_eq!(page_ids(one(&mut db, consume("bob"))), (vec![5], 0));
+    assert_eq!(page_ids(one(&mut db, consume("cid"))), (vec![5], 0));
+    // A Python receipt row left unread becomes a read receipt.
+    let Ok(Outcome::Status(s)) = db.read(&Read::MessageStatus { id: 3 }) else {
+        panic!()
+    };
+    assert_eq!(
+        (s.readers[0].recipient.as_str(), s.readers[0].read_ts),
+        ("ann", 300.0)
+    );
+    // New columns work: a session id resolves.
+    one(
+        &mut db,
+        Write::Register {
+            name: "bob".into(),
+            role: None,
+            owns: None,
+            session_id: Some("s-bob".into()),
+            now: 301.0,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        db.read(&Read::Resolve {
+            session_id: "s-bob".into()
+        }),
+        Ok(Outcome::Name(Some("bob".into())))
+    );
+}
+
+#[test]
+fn an_upgrade_reads_through_a_wal_that_was_not_checkpointed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bus.db");
+    // A Python process still holds the file, its last writes only in the WAL.
+    let python = Connection::open(&path).unwrap();
+    python
+        .execute_batch(&format!("PRAGMA wal_autocheckpoint = 0; {PYTHON_V2}"))
+        .unwrap();
+    assert!(
+        std::fs::metadata(dir.path().join("bus.db-wal"))
+            .unwrap()
+            .len()
+            > 0
+    );
+    let mut db = SqliteBackend::open(&path).unwrap();
+    assert_eq!(page_ids(one(&mut db, consume("ann"))), (vec![3, 4], 0));
+    drop(db);
+    drop(python);
+    assert_eq!(user_version(&path), 3);
+}
+
+#[test]
+fn a_failed_upgrade_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bus.db");
+    // A v2 file with an `applied` table of the wrong shape: the index on it cannot be built.
+    fixture(&path, &format!("{PYTHON_V2}\nCREATE TABLE applied(x);"));
+    let before = dump(&path);
+    assert!(SqliteBackend::open(&path).is_err());
+    assert_eq!(dump(&path), before, "the upgrade is one transaction");
+    assert_eq!(user_version(&path), 2);
+}
+
+/// Open must fail, name the file, say `words`, and leave the folder exactly as it was.
+fn refused(path: &Path, words: &[&str]) {
+    let listing = |dir: &Path| {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = (
+        std::fs::read(path).unwrap(),
+        listing(path.parent().unwrap()),
+    );
+    let message = format!("{:#}", SqliteBackend::open(path).err().expect("refused"));
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    for w in words {
+        assert!(message.contains(w), "{message:?} lacks {w:?}");
+    }
+    let after = (
+        std::fs::read(path).unwrap(),
+        listing(path.parent().unwrap()),
+    );
+    assert!(before == after, "{path:?} was touched");
+}
+
+#[test]
+fn a_newer_database_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let odd = "odd name ?#%é.db";
+    for (name, mode) in [("wal.db", "WAL"), ("delete.db", "DELETE"), (odd, "WAL")] {
+        let path = dir.path().join(name);
+        fixture(
+            &path,
+            &format!(
+            "PRAGMA journal_mode = {mode}; CREATE TABLE agents(name TEXT PRIMARY KEY, future BLOB);
+             INSERT INTO agents VALUES ('ann', x'00'); PRAGMA user_version = 4;"
+        ),
+        );
+        refused(&path, &["version 4", "version 3", "update claude-bus"]);
+    }
+}
+
+#[test]
+fn garbage_and_foreign_files_are_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, "this is not a database\n".repeat(500)).unwrap();
+    refused(&garbage, &["not a usable SQLite database"]);
+    let foreign = dir.path().join("foreign.db");
+    fixture(
+        &foreign,
+        "CREATE TABLE users(id INTEGER PRIMARY KEY); INSERT INTO users VALUES (1);",
+    );
+    refused(&foreign, &["not a claude-bus database", "users"]);
+}
