@@ -1,4 +1,4 @@
-//! `bus status` and `bus stop`. Neither starts a daemon: they report on the one that runs.
+//! `bus status` (which, like every command but `stop`, starts busd if none runs) and `bus stop`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,14 +14,7 @@ use crate::output;
 const STOP_WAIT: Duration = Duration::from_secs(30);
 
 pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
-    let s = match client.call(Request::Status).await {
-        Ok(answer) => reply!(answer, Status),
-        Err(ClientError::Unavailable(_)) => anyhow::bail!(
-            "busd is not running (nothing answers on {}): any bus command starts it",
-            client.options().paths.socket.display()
-        ),
-        Err(e) => return Err(e.into()),
-    };
+    let s = reply!(client.call(Request::Status).await?, Status);
     if json {
         return output::json(&s);
     }

@@ -40,7 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Claims => roster::claims(&identity::client(true)?, json).await,
         Command::State(cmd) => state::run(&identity::client(true)?, me, json, cmd).await,
-        Command::Status => daemon::status(&identity::client(false)?, json).await,
+        Command::Status => daemon::status(&identity::client(true)?, json).await,
         Command::Stop => daemon::stop(&identity::client(false)?, json).await,
         Command::Hook(_) | Command::Demo { .. } => unreachable!("dispatched by main"),
     }

@@ -209,10 +209,12 @@ async fn as_defaults_to_bus_name_then_to_the_sessions_registered_name() {
 #[tokio::test]
 async fn commands_start_the_daemon_and_stop_stops_it() {
     let bus = Bus::empty();
-    let status = bus.bus(&["status"]).run().await;
-    assert_eq!(status.code, 1);
-    assert!(status.stderr.contains("busd is not running"), "{status:?}");
-    assert!(!bus.daemon_running(), "status must not start busd");
+    let not_running = bus.bus(&["stop"]).run().await;
+    assert_eq!(
+        (not_running.code, not_running.stdout.trim()),
+        (0, "busd is not running")
+    );
+    assert!(!bus.daemon_running(), "stop must not start busd");
 
     let sent = bus.bus(&["send", "b", "hello", "--as", "a"]).run().await;
     assert_eq!(sent.code, 0, "{sent:?}");
@@ -222,12 +224,10 @@ async fn commands_start_the_daemon_and_stop_stops_it() {
     let stopped = bus.bus(&["stop", "--json"]).run().await;
     assert_eq!(stopped.json(), json!({"stopped": true, "pid": pid}));
     assert!(!bus.daemon_running(), "stop returns once busd has exited");
-    let again = bus.bus(&["stop"]).run().await;
-    assert_eq!(
-        (again.code, again.stdout.trim()),
-        (0, "busd is not running")
-    );
 
+    let status = bus.bus(&["status"]).run().await;
+    assert_eq!(status.code, 0, "status starts busd again: {status:?}");
+    assert!(status.stdout.contains("running, pid"), "{status:?}");
     // The message survived the restart.
     let page = bus
         .bus(&["inbox", "--as", "b", "--json"])
