@@ -1,21 +1,17 @@
-//! The fixture: a real busd on a temp bus (stopped on drop), the real `bus` binary run as a
-//! person, a script or Claude Code would run it, and real bus-shim sessions over MCP.
+//! The fixture: a real busd on a temp bus (stopped on drop), `bus` commands and hook command
+//! lines in that bus's environment, and the plugin files as Claude Code reads them.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proto::client::{Client, ClientOptions, spawn_daemon};
 use proto::paths::BusPaths;
 use proto::{ClientKind, PROTOCOL_VERSION};
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::RunningService;
-use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
-use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+
+pub use crate::process::{Cmd, Out};
 
 /// The safety net for anything a test waits on; never a measure of speed.
 pub const PATIENCE: Duration = Duration::from_secs(60);
@@ -114,7 +110,7 @@ impl Bus {
         let mut cmd = tokio::process::Command::new(bus_exe());
         cmd.args(args);
         self.env(&mut cmd);
-        Cmd { cmd, stdin: None }
+        Cmd::new(cmd)
     }
 
     /// `sh -c LINE` with the workspace's binaries first on PATH: how Claude Code runs a hook.
@@ -126,7 +122,7 @@ impl Bus {
         let mut cmd = tokio::process::Command::new("sh");
         cmd.arg("-c").arg(line).env("PATH", path);
         self.env(&mut cmd);
-        Cmd { cmd, stdin: None }
+        Cmd::new(cmd)
     }
 
     fn env(&self, cmd: &mut tokio::process::Command) {
@@ -137,39 +133,6 @@ impl Bus {
             .env_remove("BUS_SOCKET")
             .env_remove("BUS_LOG")
             .env_remove("CLAUDE_CODE_SESSION_ID");
-    }
-
-    /// A bus-shim for the Claude Code session `session_id`, unregistered.
-    pub async fn session(&self, session_id: &str) -> Session {
-        let (db, busd, sid) = (
-            self.paths.db.clone(),
-            sibling("busd"),
-            session_id.to_owned(),
-        );
-        let cmd = tokio::process::Command::new(sibling("bus-shim")).configure(|cmd| {
-            cmd.env("BUS_DB", &db)
-                .env("BUS_DAEMON", &busd)
-                .env("CLAUDE_CODE_SESSION_ID", &sid)
-                .env_remove("BUS_NAME")
-                .env_remove("BUS_SOCKET");
-        });
-        let (transport, _) = TokioChildProcess::builder(cmd)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn bus-shim");
-        let client = ().serve(transport).await.expect("MCP initialize");
-        Session { client }
-    }
-
-    /// A bus-shim session registered as `name` with `role` and `owns`.
-    pub async fn named(&self, name: &str, session_id: &str, role: &str, owns: &[&str]) -> Session {
-        let s = self.session(session_id).await;
-        s.ok(
-            "register",
-            json!({"name": name, "role": role, "owns": owns}),
-        )
-        .await;
-        s
     }
 
     /// A protocol client for setting up a test (never starts busd).
@@ -219,148 +182,5 @@ impl Drop for Bus {
                 let _ = f.lock();
             }
         }
-    }
-}
-
-/// A command about to run.
-pub struct Cmd {
-    cmd: tokio::process::Command,
-    stdin: Option<String>,
-}
-
-/// What a finished command did.
-#[derive(Debug)]
-pub struct Out {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Out {
-    /// stdout as one JSON document.
-    pub fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
-    }
-
-    pub fn silent(&self) -> bool {
-        self.stdout.is_empty() && self.stderr.is_empty()
-    }
-}
-
-impl Cmd {
-    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Cmd {
-        self.cmd.env(key, value);
-        self
-    }
-
-    pub fn stdin(mut self, text: impl Into<String>) -> Cmd {
-        self.stdin = Some(text.into());
-        self
-    }
-
-    /// Run to completion.
-    pub async fn run(self) -> Out {
-        self.spawn(None).await.finish().await
-    }
-
-    /// Start it and return at once.
-    pub async fn start(self) -> Running {
-        self.spawn(None).await
-    }
-
-    /// Start it with a pipe as descriptor 3 (for `--ready-fd 3`) and return once it has
-    /// written its readiness byte.
-    pub async fn start_ready(self) -> Running {
-        let (ready, ready_tx) = std::io::pipe().expect("pipe");
-        let running = self.spawn(Some(ready_tx)).await;
-        let read = tokio::task::spawn_blocking(move || {
-            let mut ready = ready;
-            let mut byte = [0u8; 1];
-            std::io::Read::read(&mut ready, &mut byte).map(|n| n == 1)
-        });
-        let ok = tokio::time::timeout(PATIENCE, read).await;
-        assert!(
-            matches!(ok, Ok(Ok(Ok(true)))),
-            "the command did not signal readiness"
-        );
-        running
-    }
-
-    async fn spawn(mut self, ready: Option<std::io::PipeWriter>) -> Running {
-        self.cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(tx) = &ready {
-            let fd = std::os::fd::AsRawFd::as_raw_fd(tx);
-            // SAFETY: only dup2, which is async-signal-safe, between fork and exec.
-            unsafe {
-                self.cmd.pre_exec(move || {
-                    if libc::dup2(fd, 3) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        }
-        let mut child = self.cmd.spawn().expect("spawn");
-        drop(ready);
-        let mut stdin = child.stdin.take().expect("stdin");
-        if let Some(text) = self.stdin {
-            stdin.write_all(text.as_bytes()).await.expect("write stdin");
-        }
-        drop(stdin);
-        Running {
-            child,
-            started: Instant::now(),
-        }
-    }
-}
-
-/// A command still running.
-pub struct Running {
-    pub child: tokio::process::Child,
-    pub started: Instant,
-}
-
-impl Running {
-    /// Wait for it to exit (within [`PATIENCE`]).
-    pub async fn finish(self) -> Out {
-        let out = tokio::time::timeout(PATIENCE, self.child.wait_with_output())
-            .await
-            .expect("the command finished within the safety timeout")
-            .expect("wait for the command");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-}
-
-/// One Claude Code session as its MCP client sees it.
-pub struct Session {
-    pub client: RunningService<RoleClient, ()>,
-}
-
-impl Session {
-    pub async fn call(&self, tool: &str, args: Value) -> CallToolResult {
-        let Value::Object(args) = args else {
-            panic!("arguments must be an object")
-        };
-        let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(args);
-        tokio::time::timeout(PATIENCE, self.client.call_tool(params))
-            .await
-            .expect("tool call answered within the safety timeout")
-            .expect("tool call is a result, not a protocol error")
-    }
-
-    /// Call a tool that must succeed; returns its structured content.
-    pub async fn ok(&self, tool: &str, args: Value) -> Value {
-        let r = self.call(tool, args).await;
-        assert_ne!(r.is_error, Some(true), "{tool} failed: {r:?}");
-        r.structured_content.expect("structuredContent")
     }
 }

@@ -7,3 +7,5 @@ mod demo;
 mod hook_context;
 mod hook_stop;
 mod plugin;
+mod process;
+mod shim;
