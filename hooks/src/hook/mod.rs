@@ -51,15 +51,11 @@ pub async fn run(cmd: HookCommand, as_name: Option<String>) -> ExitCode {
             return Ok(Outcome::Silent);
         };
         match cmd {
+            HookCommand::Stop { no_wait: true, .. } => {
+                bounded(stop::pending(&session, &input)).await
+            }
             HookCommand::Stop {
-                no_wait: true,
-                timeout: _,
-                ready_fd: _,
-            } => stop::pending(&session, &input).await,
-            HookCommand::Stop {
-                no_wait: false,
-                timeout,
-                ready_fd,
+                timeout, ready_fd, ..
             } => stop::wait(&session, timeout, ready_fd).await,
             HookCommand::Prompt => bounded(context::context(&session, "UserPromptSubmit")).await,
             HookCommand::SessionStart => bounded(context::context(&session, "SessionStart")).await,
@@ -104,7 +100,7 @@ async fn session(as_name: Option<&str>, input: &HookInput) -> anyhow::Result<Opt
     }
 }
 
-/// A context hook runs before every prompt: it must answer quickly or not at all.
+/// A synchronous hook holds Claude Code up: it must answer quickly or not at all.
 async fn bounded(work: impl Future<Output = anyhow::Result<Outcome>>) -> anyhow::Result<Outcome> {
     tokio::time::timeout(CONNECT_WITHIN, work)
         .await

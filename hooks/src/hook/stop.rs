@@ -4,15 +4,17 @@
 //! time the session stops. It parks in busd (an `inbox` wait: no polling) until mail for the
 //! session's name commits, takes the mail, writes it to stderr and exits 2, which wakes the
 //! session with the mail in front of it. Only one such waiter lives per name: a newer one
-//! replaces an older one, which exits 0. `--no-wait` is the synchronous form.
+//! replaces an older one, which exits 0. A graceful shutdown of busd ends the wait (exit 0); a
+//! crash does not: the hook starts busd again and waits on. `--no-wait` is the synchronous form.
 
 use std::time::{Duration, Instant};
 
-use proto::client::ClientError;
+use proto::client::{Client, ClientError};
 use proto::{ErrorKind, InboxPage, Request, Response, limits};
 
 use super::text;
 use super::{HookInput, Outcome, Session};
+use crate::identity;
 
 /// The most messages one wake-up delivers; the rest stay unread and are counted.
 const MAIL_LIMIT: u32 = 20;
@@ -24,7 +26,7 @@ pub async fn pending(session: &Session, input: &HookInput) -> anyhow::Result<Out
     if input.stop_hook_active {
         return Ok(Outcome::Silent);
     }
-    let page = take(session, MAIL_LIMIT).await?;
+    let page = take(&session.client, MAIL_LIMIT).await?;
     if page.messages.is_empty() {
         return Ok(Outcome::Silent);
     }
@@ -49,6 +51,7 @@ pub async fn wait(
     if let Some(fd) = ready_fd {
         signal_ready(fd);
     }
+    let mut client = session.client.clone();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -62,11 +65,19 @@ pub async fn wait(
             wait: wait.as_secs_f64(),
             waiter: Some(slot.clone()),
         };
-        let page = match session.client.call(peek).await {
+        let page = match client.call(peek).await {
             Ok(Response::Inbox(page)) => page,
             Ok(other) => anyhow::bail!("busd answered inbox with {other:?}"),
             Err(e) if e.kind() == Some(ErrorKind::Replaced) => return Ok(Outcome::Silent),
-            Err(ClientError::Unavailable(_)) => return Ok(Outcome::Silent),
+            Err(ClientError::Unavailable(_)) => {
+                // busd vanished without answering: a crash, not a shutdown (which answers).
+                // Start it again, as the session's shim would on its next call, and wait on.
+                client = identity::client(true)?;
+                if identity::act_as(&client, &session.name).await.is_err() {
+                    return Ok(Outcome::Silent);
+                }
+                continue;
+            }
             Err(e) => return Err(e.into()),
         };
         if page.messages.is_empty() {
@@ -79,7 +90,7 @@ pub async fn wait(
         if std::os::unix::process::parent_id() != parent {
             return Ok(Outcome::Silent);
         }
-        let page = take(session, MAIL_LIMIT).await?;
+        let page = take(&client, MAIL_LIMIT).await?;
         // Someone else (the session's own inbox call) took it first: keep waiting.
         if !page.messages.is_empty() {
             return Ok(Outcome::Wake(text::mail(&session.name, &page)));
@@ -88,14 +99,14 @@ pub async fn wait(
 }
 
 /// Consume up to `limit` messages now.
-async fn take(session: &Session, limit: u32) -> anyhow::Result<InboxPage> {
+async fn take(client: &Client, limit: u32) -> anyhow::Result<InboxPage> {
     let request = Request::Inbox {
         consume: true,
         limit,
         wait: 0.0,
         waiter: None,
     };
-    match session.client.call(request).await? {
+    match client.call(request).await? {
         Response::Inbox(page) => Ok(page),
         other => anyhow::bail!("busd answered inbox with {other:?}"),
     }

@@ -148,6 +148,13 @@ impl Bus {
         })
     }
 
+    /// Kill busd as a crash would (SIGKILL) and reap it.
+    pub fn crash_daemon(&mut self) {
+        let mut child = self.daemon.take().expect("a busd started by the fixture");
+        child.kill().expect("kill busd");
+        child.wait().expect("reap busd");
+    }
+
     /// Whether a daemon holds this bus's daemon lock.
     pub fn daemon_running(&self) -> bool {
         match std::fs::OpenOptions::new()
@@ -166,12 +173,13 @@ impl Drop for Bus {
             // SAFETY: signalling the busd this fixture started.
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
             let _ = child.wait();
-        } else if self.daemon_running()
+        }
+        // A busd that a `bus` command (or a hook) started for this bus.
+        if self.daemon_running()
             && let Some(pid) = std::fs::read_to_string(&self.paths.daemon_lock)
                 .ok()
                 .and_then(|s| s.trim().parse::<i32>().ok())
         {
-            // A busd that a `bus` command started for this bus.
             // SAFETY: signalling that busd, named by its own lock file.
             unsafe { libc::kill(pid, libc::SIGTERM) };
             // Its lock is free once it has exited.

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::common::{Bus, hook_command, hook_input};
+use crate::common::{Bus, Cmd, hook_command, hook_input};
 
 /// The Stop command of hooks.json, telling the test when its wait is issued.
 fn stop_ready() -> String {
@@ -147,6 +147,39 @@ async fn a_newer_waiter_replaces_the_older_which_exits_silently() {
     let out = survivor.await.unwrap();
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("one waiter, one delivery"), "{out:?}");
+}
+
+fn waiting_alice(bus: &Bus) -> Cmd {
+    bus.sh(&stop_ready())
+        .env("BUS_NAME", "alice")
+        .stdin(hook_input("Stop", "sess-alice"))
+}
+
+#[tokio::test]
+async fn a_shutdown_of_busd_ends_the_wait_silently() {
+    let bus = Bus::start().await;
+    let waiting = waiting_alice(&bus).start_ready().await;
+    let stopped = bus.bus(&["stop"]).run().await;
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    let out = waiting.finish().await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.silent(), "{out:?}");
+}
+
+#[tokio::test]
+async fn a_crash_of_busd_does_not_end_the_wait() {
+    let mut bus = Bus::start().await;
+    let waiting = waiting_alice(&bus).start_ready().await;
+    bus.crash_daemon();
+    // Whichever of the hook and this send comes first starts busd again.
+    let sent = bus
+        .bus(&["send", "alice", "after the crash", "--as", "bob"])
+        .run()
+        .await;
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let out = waiting.finish().await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("after the crash"), "{out:?}");
 }
 
 #[tokio::test]
