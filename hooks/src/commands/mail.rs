@@ -62,7 +62,9 @@ pub async fn inbox(
     for m in &page.messages {
         println!("{}\n", output::message(m));
     }
-    if page.pending_count > 0 {
+    if peek && !page.messages.is_empty() {
+        println!("{} unread; nothing was marked read", page.pending_count);
+    } else if page.pending_count > 0 {
         println!("{} more unread", page.pending_count);
     }
     Ok(())
