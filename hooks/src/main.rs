@@ -9,7 +9,6 @@ mod demo;
 mod hook;
 mod identity;
 mod output;
-mod overlap;
 
 use std::process::ExitCode;
 

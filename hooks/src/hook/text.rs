@@ -7,8 +7,6 @@ use std::fmt::Write as _;
 
 use proto::{AgentList, AgentStatus, ClaimList, InboxPage};
 
-use crate::overlap;
-
 /// The most a context note may be: Claude Code shows hook context to the model on every prompt.
 pub const CONTEXT_MAX_CHARS: usize = 999;
 
@@ -117,7 +115,7 @@ pub fn context(name: &str, agents: &AgentList, unread: u64, claims: &ClaimList) 
     let overlapping: Vec<String> = claims
         .claims
         .iter()
-        .filter(|c| c.owner != name && overlap::any(owns, &c.path))
+        .filter(|c| c.owner != name && proto::overlap::any(owns, &c.path))
         .map(|c| {
             format!(
                 "{} by {} ({} left)",
