@@ -8,7 +8,6 @@ use proto::{
 
 use super::{Handler, unexpected};
 use crate::conn::{Identity as Bound, release_name};
-use crate::overlaps::overlaps;
 use crate::presence::Session;
 use crate::store::{Outcome, Read, Write};
 
@@ -183,7 +182,10 @@ impl Handler<'_> {
                 a.owns.iter().cloned().chain(claimed).collect()
             })
             .collect();
-        for (i, others) in overlaps(&footprints).into_iter().enumerate() {
+        for (i, others) in proto::overlap::overlaps(&footprints)
+            .into_iter()
+            .enumerate()
+        {
             let mut names: Vec<String> =
                 others.into_iter().map(|j| agents[j].name.clone()).collect();
             names.sort();
