@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use proto::client::{Client, ClientError};
 use proto::{
-    AgentList, ClaimList, Claimed, ErrorKind, Identity, InboxPage, Message, MessageStatus,
-    Registered, Released, Request, Response, Sent, StateKeyList, StateList, StateWritten,
+    AgentList, ClaimList, Claimed, ErrorKind, Identity, InboxPage, MessageStatus, Registered,
+    Released, Request, Response, Sent, StateKeyList, StateList, StateWritten,
 };
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
@@ -19,6 +19,7 @@ use rmcp::{Peer, RoleServer, tool, tool_router};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::held::Held;
 use crate::params::*;
 
 /// How often a waiting `inbox` reports progress.
@@ -29,9 +30,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 pub struct Bus {
     client: Client,
     /// Messages consumed by a cancelled `inbox` call, for the next one.
-    held: Arc<Mutex<Vec<Message>>>,
-    /// Bumped whenever messages are held, to end a consuming wait already under way.
-    held_signal: Arc<watch::Sender<u64>>,
+    held: Arc<Held>,
     /// Why the `BUS_NAME` registration at start failed, for the first identity-bound call.
     startup_note: Arc<Mutex<Option<String>>>,
     /// Becomes true once the start-up registration (if any) has finished.
@@ -47,7 +46,6 @@ impl Bus {
         let bus = Bus {
             client,
             held: Arc::default(),
-            held_signal: Arc::new(watch::channel(0).0),
             startup_note: Arc::default(),
             started,
             tool_router: compact(Self::tool_router()),
@@ -197,8 +195,8 @@ impl Bus {
         let consume = a.consume && !a.peek;
         // Messages held from a cancelled call are this call's to hand over: with some held
         // already it does not wait, and when some get held while it waits it stops waiting.
-        let mut held_signal = self.held_signal.subscribe();
-        let wait = match consume && !self.held.lock().unwrap().is_empty() {
+        let mut held_signal = self.held.subscribe();
+        let wait = match consume && !self.held.is_empty() {
             true => 0.0,
             false => a.wait,
         };
@@ -249,7 +247,7 @@ impl Bus {
             },
             Err(e) => return Err(e),
         };
-        Ok(Json(self.with_held(page, consume, ct.is_cancelled())))
+        Ok(Json(self.held.merge(page, consume, ct.is_cancelled())))
     }
 
     #[tool(description = "Who has read a message sent earlier, and who has not yet.")]
@@ -338,38 +336,4 @@ fn compact(mut router: ToolRouter<Bus>) -> ToolRouter<Bus> {
         }
     }
     router
-}
-
-impl Bus {
-    /// Put messages held from a cancelled call in front of `page`; if this call itself was
-    /// cancelled after consuming, hold its messages for the next call instead.
-    fn with_held(&self, page: InboxPage, consumed: bool, cancelled: bool) -> InboxPage {
-        let mut held = self.held.lock().unwrap();
-        if consumed && cancelled && !page.messages.is_empty() {
-            tracing::info!(
-                count = page.messages.len(),
-                "inbox call cancelled after consuming; holding its messages"
-            );
-            held.extend(page.messages);
-            self.held_signal.send_modify(|n| *n += 1);
-            return InboxPage {
-                messages: Vec::new(),
-                pending_count: page.pending_count + held.len() as u64,
-            };
-        }
-        if held.is_empty() {
-            return page;
-        }
-        let mut messages: Vec<Message> = if consumed {
-            std::mem::take(&mut *held)
-        } else {
-            held.clone()
-        };
-        let still_held = held.len() as u64;
-        messages.extend(page.messages);
-        InboxPage {
-            messages,
-            pending_count: page.pending_count + still_held,
-        }
-    }
 }
