@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::handlers;
-use crate::presence::ConnId;
+use crate::presence::{ConnId, Peer};
 use crate::server::Shared;
 use crate::store::Write;
 
@@ -46,6 +46,8 @@ pub(crate) enum Identity {
 pub(crate) struct ConnCtx {
     pub id: ConnId,
     pub hello: Hello,
+    /// The socket, for presence to tell whether the peer is still there.
+    pub peer: Peer,
     pub identity: Mutex<Identity>,
     in_flight: Mutex<HashMap<u64, CancellationToken>>,
 }
@@ -66,6 +68,8 @@ pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>) {
         tracing::warn!(conn = id, "refused a connection: {why}");
         return;
     }
+    let Stream::UdSocket(socket) = &stream;
+    let peer = Peer::watch(std::os::fd::AsFd::as_fd(socket));
     let (read, write) = tokio::io::split(stream);
     let mut reader = FramedRead::new(read, frame::codec(MAX_REQUEST_FRAME));
     let mut writer = FramedWrite::new(write, frame::codec(MAX_REPLY_FRAME));
@@ -91,6 +95,7 @@ pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>) {
     let ctx = Arc::new(ConnCtx {
         id,
         hello,
+        peer,
         identity: Mutex::new(Identity::None),
         in_flight: Mutex::new(HashMap::new()),
     });

@@ -66,30 +66,34 @@ fn serve(args: Args) -> anyhow::Result<()> {
             config.protocol = p;
         }
         let daemon = Daemon::open(config)?;
+        // Listen for signals before announcing readiness: a SIGTERM sent as soon as busd is
+        // ready must stop it cleanly, not kill it.
+        let shutdown = shutdown_signal();
         if let Some(fd) = args.ready_fd {
             // SAFETY: the client that started busd passed this pipe's write end as `fd`.
             let mut ready = unsafe { std::fs::File::from_raw_fd(fd) };
             let _ = ready.write_all(b"1");
         }
-        daemon.serve(socket, shutdown_signal()).await
+        daemon.serve(socket, shutdown).await
     })?;
     drop(lock);
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Listen for SIGTERM and SIGINT from now on; the future resolves on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot listen for signals; stop busd with `bus stop`");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+    let signals = signal(SignalKind::terminate())
+        .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)));
+    async move {
+        let Ok((mut term, mut int)) = signals else {
+            tracing::error!("cannot listen for signals; stop busd with `bus stop`");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
     }
 }
 

@@ -6,14 +6,14 @@
 use std::sync::Arc;
 
 use proto::client::Client;
-use proto::{ErrorKind, Request, Response};
+use proto::{Envelope, ErrorKind, Reply, Request, Response};
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::*;
 use crate::lifecycle::wait_until_waiting;
 use crate::mcp::{Shim, shim_exe};
 use crate::probe::*;
-use crate::raw::RawPeer;
 
 /// Two well-behaved sessions that check, while others misbehave, that busd still serves.
 pub struct Witness {
@@ -96,17 +96,15 @@ pub async fn killed_shims(bus: &TestBus, witness: &Witness, n: usize) -> Result<
 /// `n` clients that connect and never send their handshake: busd closes them (after its
 /// handshake timeout) and serves the witness meanwhile.
 pub async fn silent_peers(bus: &TestBus, witness: &Witness, n: usize) -> Result<u64, String> {
-    let peers: Vec<RawPeer> = (0..n)
-        .map(|_| RawPeer::connect(&bus.paths.socket))
-        .collect();
+    let mut peers = Vec::new();
+    for _ in 0..n {
+        peers.push(Raw::connect(bus).await);
+    }
     witness.round_trip().await?;
-    let closed = tokio::task::spawn_blocking(move || {
-        peers.into_iter().all(|mut p| p.read_frame().is_none())
-    })
-    .await
-    .unwrap();
-    if !closed {
-        return Err("busd answered a client that never sent its handshake".into());
+    for mut peer in peers {
+        if !peer.is_closed().await {
+            return Err("busd kept a client that never sent its handshake".into());
+        }
     }
     if !bus.log().contains("no handshake within") {
         return Err("busd did not log the missing handshakes".into());
@@ -130,37 +128,37 @@ pub async fn hog(
         mode: proto::StateMode::Overwrite,
     };
     call(&witness.a, set).await.map_err(|e| e.to_string())?;
-    let mut peer = RawPeer::handshaken(&bus.paths.socket);
-    let pid = peer.pid;
-    // busd stops reading once enough answers are unread, so the requests are written from a
-    // thread of their own, which blocks until the answers are read (or the socket is closed).
-    let mut writer = peer.try_clone();
-    let writing = std::thread::spawn(move || {
+    let (peer, pid) = tagged(bus).await;
+    // busd stops reading once enough answers are unread, so the requests are written by a task
+    // of their own, which waits until the answers are read (or the connection is closed).
+    let (mut answers, mut requests_out) = peer.stream.into_split();
+    let writing = tokio::spawn(async move {
         for id in 1..=requests {
             let get = Request::GetState {
                 key: Some("hog/big".into()),
             };
-            let frame = proto::frame::encode(&proto::Envelope { id, body: get }).unwrap();
-            if writer.send_frame(&frame).is_err() {
+            let payload = proto::frame::encode(&Envelope { id, body: get }).unwrap();
+            let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
+            frame.extend_from_slice(&payload);
+            if requests_out.write_all(&frame).await.is_err() {
                 return false;
             }
         }
-        writer.half_close();
-        true
+        requests_out.shutdown().await.is_ok()
     });
     witness.round_trip().await?;
     if read_back {
-        let replies = tokio::task::spawn_blocking(move || peer.read_to_close())
-            .await
-            .unwrap();
-        let answered = replies.iter().filter(|r| r.body.is_ok()).count() as u64;
-        if !writing.join().unwrap() || answered != requests {
+        let mut answered = 0;
+        while let Some(reply) = read_reply(&mut answers).await {
+            answered += u64::from(reply.body.is_ok());
+        }
+        if !writing.await.unwrap() || answered != requests {
             return Err(format!("the hog got {answered} of {requests} answers"));
         }
     } else {
-        peer.stream.shutdown(std::net::Shutdown::Both).unwrap();
-        drop(peer);
-        let _ = tokio::task::spawn_blocking(move || writing.join()).await;
+        writing.abort();
+        let _ = writing.await;
+        drop(answers);
     }
     gone(bus, pid).await;
     Ok(requests)
@@ -170,45 +168,38 @@ pub async fn hog(
 /// gets every answer, the wait ends at once, and busd closes the connection.
 pub async fn half_closers(bus: &TestBus, witness: &Witness, n: usize) -> Result<u64, String> {
     for i in 0..n {
-        let mut peer = RawPeer::handshaken(&bus.paths.socket);
-        let pid = peer.pid;
+        let (mut peer, pid) = tagged(bus).await;
         let name = format!("half-{i}");
-        peer.send_request(
-            1,
-            Request::Register {
-                name: name.clone(),
-                role: None,
-                owns: None,
-            },
-        );
+        let register = Request::Register {
+            name: name.clone(),
+            role: None,
+            owns: None,
+        };
         // In order: the registration is answered before the requests that need it.
-        let first = tokio::task::spawn_blocking(move || (peer.read_reply(), peer))
-            .await
-            .unwrap();
-        let (registered, mut peer) = first;
-        if !matches!(registered, Some(r) if r.body.is_ok()) {
+        if peer.call(1, register).await.body.is_err() {
             return Err(format!("{name} could not register"));
         }
-        peer.send_request(
-            2,
-            Request::Send {
-                to: "witness-b".into(),
-                content: format!("from {name}"),
-                reply_to: None,
-            },
-        );
+        let send = Request::Send {
+            to: "witness-b".into(),
+            content: format!("from {name}"),
+            reply_to: None,
+        };
         let inbox = Request::Inbox {
             consume: true,
             limit: 10,
             wait: 600.0,
             waiter: None,
         };
-        peer.send_request(3, inbox);
-        peer.send_request(4, Request::Whoami);
-        peer.half_close();
-        let replies = tokio::task::spawn_blocking(move || peer.read_to_close())
+        for (id, body) in [(2, send), (3, inbox), (4, Request::Whoami)] {
+            peer.send(&Envelope { id, body }).await;
+        }
+        peer.half_close().await;
+        let replies: Vec<Reply> = peer
+            .frames_until_closed()
             .await
-            .unwrap();
+            .iter()
+            .map(|f| proto::frame::decode(f).expect("a reply"))
+            .collect();
         let mut ids: Vec<u64> = replies.iter().map(|r| r.id).collect();
         ids.sort();
         if ids != [2, 3, 4] {
@@ -275,4 +266,18 @@ async fn a_client_that_stops_reading_only_slows_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_half_closed_client_gets_its_answers_and_is_closed() {
     leaves_no_trace(|bus, w| async move { half_closers(&bus, &w, 3).await }).await;
+}
+
+/// The next reply on a read half; `None` once busd closed the connection.
+async fn read_reply(from: &mut tokio::net::unix::OwnedReadHalf) -> Option<Reply> {
+    let read = async {
+        let mut len = [0u8; 4];
+        from.read_exact(&mut len).await.ok()?;
+        let mut payload = vec![0u8; u32::from_be_bytes(len) as usize];
+        from.read_exact(&mut payload).await.ok()?;
+        Some(proto::frame::decode(&payload).expect("a reply"))
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), read)
+        .await
+        .expect("busd answers or closes")
 }

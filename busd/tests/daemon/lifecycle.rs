@@ -220,6 +220,19 @@ async fn sigterm_answers_waiting_readers_and_exits_cleanly() {
 }
 
 #[tokio::test]
+async fn sigterm_as_soon_as_busd_is_ready_stops_it_cleanly() {
+    let mut bus = TestBus::empty();
+    for round in 0..5 {
+        bus.spawn(&[]).await;
+        let status = bus.stop();
+        assert!(
+            status.success(),
+            "round {round}: exit 0 on SIGTERM: {status}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn shutdown_request_stops_busd() {
     let mut bus = TestBus::start().await;
     let client = bus.client().await;

@@ -1,4 +1,5 @@
-//! Observing a running busd from outside: its counts, memory, descriptors and log events.
+//! Observing a running busd from outside: its counts, memory, descriptors and log events, and
+//! raw connections whose log lines can be told apart.
 
 #![allow(dead_code)]
 
@@ -7,17 +8,33 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use proto::Welcome;
 use proto::client::Client;
-use proto::{Request, Response};
 
-use crate::common::call;
+use crate::common::{Raw, TestBus, hello, status};
 
-/// busd's `Status`.
-pub async fn status(client: &Client) -> proto::Status {
-    match call(client, Request::Status).await {
-        Ok(Response::Status(s)) => s,
-        other => panic!("status failed: {other:?}"),
-    }
+/// Tagged connections announce pids from here up: above any real pid (the kernel's limit is
+/// 2^22).
+const FAKE_PIDS: u32 = 1 << 23;
+
+/// A handshaken raw connection with a client id of its own (request ids are keyed by it) and
+/// a made-up pid of its own, which names it in busd's log ([`conn_of_pid`]); and that pid.
+pub async fn tagged(bus: &TestBus) -> (Raw, u32) {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut hello = hello(
+        proto::PROTOCOL_VERSION,
+        &format!("tagged-{}-{n}", std::process::id()),
+    );
+    hello.pid = FAKE_PIDS + n;
+    let (raw, welcome) = Raw::greet(bus, &hello).await;
+    assert!(
+        matches!(welcome, Welcome::Accepted { .. }),
+        "handshake refused: {welcome:?}"
+    );
+    (raw, hello.pid)
 }
 
 /// What leaks would show in: open connections, sessions, waiting calls, descriptors.

@@ -2,6 +2,7 @@
 //! folder that is a symlink or belongs to someone else. Each refusal is logged or reported;
 //! everyone else keeps being served.
 
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::time::Duration;
@@ -12,7 +13,6 @@ use proto::frame;
 
 use crate::client_faults::Witness;
 use crate::common::*;
-use crate::raw::RawPeer;
 
 /// `true` when this process may act as another user (root); otherwise prints why a test skips.
 fn can_switch_users(test: &str) -> bool {
@@ -88,15 +88,20 @@ fn peer_as_another_user() {
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    let mut peer = RawPeer { stream, pid: 0 };
-    let hello = frame::encode(&crate::raw::hello()).unwrap();
-    let _ = peer.send_frame(&hello);
-    match peer.read_frame() {
-        None => println!("refused without a welcome"),
-        Some(f) => panic!(
+    let hello = frame::encode(&hello(proto::PROTOCOL_VERSION, "another-user")).unwrap();
+    let mut frame = (hello.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&hello);
+    let mut stream = stream;
+    let _ = stream.write_all(&frame);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    if answer.is_empty() {
+        println!("refused without a welcome");
+    } else {
+        panic!(
             "busd answered another user: {:?}",
-            frame::decode::<Welcome>(&f)
-        ),
+            frame::decode::<Welcome>(answer.get(4..).unwrap_or_default())
+        );
     }
 }
 

@@ -30,7 +30,7 @@ use crate::client_faults::{Witness, half_closers, hog, killed_shims, silent_peer
 use crate::common::*;
 use crate::hostile::{decoder_properties, random_frames, random_lengths, random_requests};
 use crate::mcp::shim_exe;
-use crate::probe::{rss_kib, status};
+use crate::probe::rss_kib;
 
 /// How long and how hard the soak runs.
 #[derive(Debug, Clone)]

@@ -2,6 +2,12 @@
 
 #![allow(dead_code)]
 
+mod legacy;
+mod raw;
+
+pub use legacy::*;
+pub use raw::*;
+
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
@@ -229,6 +235,22 @@ pub async fn consume(client: &Client, limit: u32, wait: f64) -> proto::InboxPage
     {
         Ok(Response::Inbox(page)) => page,
         other => panic!("inbox failed: {other:?}"),
+    }
+}
+
+/// busd's status.
+pub async fn status(client: &Client) -> proto::Status {
+    match call(client, Request::Status).await {
+        Ok(Response::Status(s)) => s,
+        other => panic!("status failed: {other:?}"),
+    }
+}
+
+/// The refusal of a call that must fail, checked for its kind.
+pub fn refused(answer: Result<Response, WireError>, kind: proto::ErrorKind) -> String {
+    match answer {
+        Err(e) if e.kind == kind => e.message,
+        other => panic!("expected a {kind:?} refusal, got {other:?}"),
     }
 }
 
