@@ -37,6 +37,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn serve(args: Args) -> anyhow::Result<()> {
+    raise_fd_limit();
     let mut paths = BusPaths::from_env().context("finding the bus paths")?;
     // Before any thread starts: reading the inherited socket edits the environment.
     let inherited = match listener::from_systemd()? {
@@ -78,6 +79,32 @@ fn serve(args: Args) -> anyhow::Result<()> {
     })?;
     drop(lock);
     Ok(())
+}
+
+/// Lift the soft limit on open descriptors to the hard limit: each client is one socket, and
+/// the usual soft limit (1024) is below what a busd serving many sessions needs.
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit on local structs.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= limit.rlim_max
+        {
+            return;
+        }
+        let wanted = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 {
+            tracing::warn!(
+                soft = limit.rlim_cur,
+                "cannot raise the open-descriptor limit"
+            );
+        }
+    }
 }
 
 /// Listen for SIGTERM and SIGINT from now on; the future resolves on the first of them.

@@ -117,6 +117,23 @@ impl Bus {
         s
     }
 
+    /// Every busd process serving this bus, found through /proc by its `BUS_DB`.
+    pub fn busd_processes(&self) -> Vec<u32> {
+        let wanted = format!("BUS_DB={}", self.db().display());
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+                let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+                exe.file_name().is_some_and(|n| n == "busd")
+                    && env.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes())
+            })
+            .collect()
+    }
+
     /// busd's pid, from its lock file.
     pub fn busd_pid(&self) -> Option<i32> {
         std::fs::read_to_string(self.dir.path().join("busd.sock.lock"))

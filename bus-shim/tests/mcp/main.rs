@@ -8,6 +8,7 @@ mod listing;
 mod mail;
 mod presence;
 mod restart;
+mod startup;
 mod state;
 mod waiting;
 

@@ -31,7 +31,7 @@ impl Handler<'_> {
         let held_before = previous == Bound::Session(name.clone());
         let session = Session {
             conn,
-            peer: self.ctx.peer.clone(),
+            peer: self.ctx.peer(),
             role: role.clone().unwrap_or_default(),
             since: now(),
             session_id: session_id.clone(),
