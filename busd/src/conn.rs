@@ -153,9 +153,12 @@ pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>) {
             });
             continue;
         }
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
+        // A full connection stops reading until a call ends (or busd stops).
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit,
+            () = shared.stopping.cancelled() => break,
         };
+        let Ok(permit) = permit else { break };
         let cancel = gone.child_token();
         ctx.in_flight
             .lock()
