@@ -23,18 +23,24 @@ echo "==> starting the bus"
 "$bin/bus" status
 
 if command -v claude >/dev/null 2>&1; then
-    if claude mcp get bus >/dev/null 2>&1; then
+    # The plugin brings the MCP server `bus`, the wake-on-mail hooks and /bus; when it cannot be
+    # installed (an older Claude Code), register just the MCP server.
+    if claude plugin marketplace add "$(pwd)" </dev/null >/dev/null 2>&1 \
+        && claude plugin install claude-bus@claude-bus </dev/null >/dev/null 2>&1; then
+        echo "==> installed the Claude Code plugin claude-bus: MCP server 'bus' (bus-shim), hooks, /bus"
+        echo "    if you once added the server yourself (claude mcp add ... bus), remove that one so"
+        echo "    each session runs a single shim: claude mcp remove --scope user bus"
+    elif claude mcp get bus </dev/null >/dev/null 2>&1; then
         echo "==> Claude Code already has an MCP server named 'bus'; leaving it as it is"
     else
-        claude mcp add --scope user bus -- "$bin/bus-shim"
+        claude mcp add --scope user bus -- "$bin/bus-shim" </dev/null
         echo "==> registered the MCP server 'bus' ($bin/bus-shim) with Claude Code (user scope)"
+        echo "    for the wake-on-mail hooks and /bus, install the plugin: see README"
     fi
-    echo "    for the wake-on-mail hooks and the /bus command, add the plugin:"
-    echo "      claude plugin marketplace add $(pwd)"
-    echo "      claude plugin install claude-bus@claude-bus"
 else
     echo "==> 'claude' is not on PATH: to use the bus from Claude Code later, run"
-    echo "      claude mcp add --scope user bus -- $bin/bus-shim"
+    echo "      claude plugin marketplace add $(pwd) && claude plugin install claude-bus@claude-bus"
+    echo "    (or just the MCP server: claude mcp add --scope user bus -- $bin/bus-shim)"
 fi
 
 cat <<MSG

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use proto::client::{Client, ClientError};
 use proto::{
-    AgentList, ClaimList, Claimed, ErrorKind, Identity, InboxPage, Message, MessageStatus,
-    Registered, Released, Request, Response, Sent, StateKeyList, StateList, StateWritten,
+    AgentList, ClaimList, Claimed, ErrorKind, Identity, InboxPage, MessageStatus, Registered,
+    Released, Request, Response, Sent, StateKeyList, StateList, StateWritten,
 };
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
@@ -19,19 +19,18 @@ use rmcp::{Peer, RoleServer, tool, tool_router};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::held::Held;
 use crate::params::*;
 
 /// How often a waiting `inbox` reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
-
-type ToolResult<T> = Result<Json<T>, String>;
 
 /// The MCP server of one session.
 #[derive(Clone)]
 pub struct Bus {
     client: Client,
     /// Messages consumed by a cancelled `inbox` call, for the next one.
-    held: Arc<Mutex<Vec<Message>>>,
+    held: Arc<Held>,
     /// Why the `BUS_NAME` registration at start failed, for the first identity-bound call.
     startup_note: Arc<Mutex<Option<String>>>,
     /// Becomes true once the start-up registration (if any) has finished.
@@ -49,7 +48,7 @@ impl Bus {
             held: Arc::default(),
             startup_note: Arc::default(),
             started,
-            tool_router: Self::tool_router(),
+            tool_router: compact(Self::tool_router()),
         };
         if let Some(name) = name {
             let (client, note) = (bus.client.clone(), bus.startup_note.clone());
@@ -123,12 +122,17 @@ macro_rules! expect {
     };
 }
 
+// Results are spelled `Result<Json<T>, String>`, not through an alias: `#[tool]` reads the
+// return type syntactically to declare each tool's output schema.
 #[tool_router(vis = "pub(crate)")]
 impl Bus {
     #[tool(
         description = "Bind this session's name on the bus; returns the online peers and unread count. Call first."
     )]
-    async fn register(&self, Parameters(a): Parameters<RegisterArgs>) -> ToolResult<Registered> {
+    async fn register(
+        &self,
+        Parameters(a): Parameters<RegisterArgs>,
+    ) -> Result<Json<Registered>, String> {
         *self.startup_note.lock().unwrap() = None;
         expect!(
             self.call(Request::Register {
@@ -142,14 +146,17 @@ impl Bus {
     }
 
     #[tool(description = "This session's bound name, or null before register.")]
-    async fn whoami(&self) -> ToolResult<Identity> {
+    async fn whoami(&self) -> Result<Json<Identity>, String> {
         expect!(self.call(Request::Whoami).await, Identity)
     }
 
     #[tool(
         description = "Sessions on the bus: online now or seen recently, their roles, owned globs, and overlapping footprints."
     )]
-    async fn agents(&self, Parameters(a): Parameters<AgentsArgs>) -> ToolResult<AgentList> {
+    async fn agents(
+        &self,
+        Parameters(a): Parameters<AgentsArgs>,
+    ) -> Result<Json<AgentList>, String> {
         expect!(
             self.call(Request::Agents {
                 active_within: a.active_within,
@@ -163,7 +170,7 @@ impl Bus {
     #[tool(
         description = "Send a message to a session by name, or to \"all\". Durable once it returns."
     )]
-    async fn send(&self, Parameters(a): Parameters<SendArgs>) -> ToolResult<Sent> {
+    async fn send(&self, Parameters(a): Parameters<SendArgs>) -> Result<Json<Sent>, String> {
         expect!(
             self.call(Request::Send {
                 to: a.to,
@@ -184,8 +191,24 @@ impl Bus {
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
         ct: CancellationToken,
-    ) -> ToolResult<InboxPage> {
+    ) -> Result<Json<InboxPage>, String> {
         let consume = a.consume && !a.peek;
+        // Messages held from a cancelled call are this call's to hand over: with some held
+        // already it does not wait, and when some get held while it waits it stops waiting.
+        let mut held_signal = self.held.subscribe();
+        let wait = match consume && !self.held.is_empty() {
+            true => 0.0,
+            false => a.wait,
+        };
+        let stop = ct.child_token();
+        let stop_when_held = consume.then(|| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                if held_signal.changed().await.is_ok() {
+                    stop.cancel();
+                }
+            })
+        });
         let progress = meta.get_progress_token().map(|token| {
             let (wait, peer) = (a.wait, peer.clone());
             tokio::spawn(async move {
@@ -207,25 +230,31 @@ impl Bus {
         let request = Request::Inbox {
             consume,
             limit: a.limit,
-            wait: a.wait,
+            wait,
             waiter: None,
         };
-        let answer = self.call_until(request, Some(&ct)).await;
-        if let Some(task) = progress {
+        let answer = self.call_until(request, Some(&stop)).await;
+        for task in [progress, stop_when_held].into_iter().flatten() {
             task.abort();
         }
-        let page = match answer? {
-            Response::Inbox(page) => page,
-            other => return Err(format!("unexpected answer from busd: {other:?}")),
+        let page = match answer {
+            Ok(Response::Inbox(page)) => page,
+            Ok(other) => return Err(format!("unexpected answer from busd: {other:?}")),
+            // Stopped because messages were held meanwhile: they are the answer.
+            Err(_) if stop.is_cancelled() && !ct.is_cancelled() => InboxPage {
+                messages: Vec::new(),
+                pending_count: 0,
+            },
+            Err(e) => return Err(e),
         };
-        Ok(Json(self.with_held(page, consume, ct.is_cancelled())))
+        Ok(Json(self.held.merge(page, consume, ct.is_cancelled())))
     }
 
     #[tool(description = "Who has read a message sent earlier, and who has not yet.")]
     async fn message_status(
         &self,
         Parameters(a): Parameters<MessageStatusArgs>,
-    ) -> ToolResult<MessageStatus> {
+    ) -> Result<Json<MessageStatus>, String> {
         expect!(
             self.call(Request::MessageStatus {
                 message_id: a.message_id
@@ -238,7 +267,13 @@ impl Bus {
     #[tool(
         description = "Write a shared key; new keys start at version 1. Pass expected_version for compare-and-set."
     )]
-    async fn set_state(&self, Parameters(a): Parameters<SetStateArgs>) -> ToolResult<StateWritten> {
+    async fn set_state(
+        &self,
+        Parameters(a): Parameters<SetStateArgs>,
+    ) -> Result<Json<StateWritten>, String> {
+        // A value too large for a request frame would be refused by the frame's limit, in
+        // words about frames: refuse it by its own limit first (busd checks it again).
+        proto::limits::value(a.value.len()).map_err(|e| e.message)?;
         let request = Request::SetState {
             key: a.key,
             value: a.value,
@@ -249,20 +284,23 @@ impl Bus {
     }
 
     #[tool(description = "Read one shared key with its value, author and version, or every key.")]
-    async fn get_state(&self, Parameters(a): Parameters<GetStateArgs>) -> ToolResult<StateList> {
+    async fn get_state(
+        &self,
+        Parameters(a): Parameters<GetStateArgs>,
+    ) -> Result<Json<StateList>, String> {
         let key = Some(a.key).filter(|k| !k.is_empty());
         expect!(self.call(Request::GetState { key }).await, State)
     }
 
     #[tool(description = "List shared keys with author and version, without values.")]
-    async fn list_state(&self) -> ToolResult<StateKeyList> {
+    async fn list_state(&self) -> Result<Json<StateKeyList>, String> {
         expect!(self.call(Request::ListState).await, StateKeys)
     }
 
     #[tool(
         description = "Announce that this session is editing a path (advisory, never locks). Refused while another session's claim is live."
     )]
-    async fn claim(&self, Parameters(a): Parameters<ClaimArgs>) -> ToolResult<Claimed> {
+    async fn claim(&self, Parameters(a): Parameters<ClaimArgs>) -> Result<Json<Claimed>, String> {
         expect!(
             self.call(Request::Claim {
                 path: a.path,
@@ -274,45 +312,28 @@ impl Bus {
     }
 
     #[tool(description = "Release this session's claim on a path.")]
-    async fn release(&self, Parameters(a): Parameters<ReleaseArgs>) -> ToolResult<Released> {
+    async fn release(
+        &self,
+        Parameters(a): Parameters<ReleaseArgs>,
+    ) -> Result<Json<Released>, String> {
         expect!(self.call(Request::Release { path: a.path }).await, Released)
     }
 
     #[tool(description = "Live claims: path, owner, expiry.")]
-    async fn list_claims(&self) -> ToolResult<ClaimList> {
+    async fn list_claims(&self) -> Result<Json<ClaimList>, String> {
         expect!(self.call(Request::ListClaims).await, Claims)
     }
 }
 
-impl Bus {
-    /// Put messages held from a cancelled call in front of `page`; if this call itself was
-    /// cancelled after consuming, hold its messages for the next call instead.
-    fn with_held(&self, page: InboxPage, consumed: bool, cancelled: bool) -> InboxPage {
-        let mut held = self.held.lock().unwrap();
-        if consumed && cancelled && !page.messages.is_empty() {
-            tracing::info!(
-                count = page.messages.len(),
-                "inbox call cancelled after consuming; holding its messages"
-            );
-            held.extend(page.messages);
-            return InboxPage {
-                messages: Vec::new(),
-                pending_count: page.pending_count + held.len() as u64,
-            };
-        }
-        if held.is_empty() {
-            return page;
-        }
-        let mut messages: Vec<Message> = if consumed {
-            std::mem::take(&mut *held)
-        } else {
-            held.clone()
-        };
-        let still_held = held.len() as u64;
-        messages.extend(page.messages);
-        InboxPage {
-            messages,
-            pending_count: page.pending_count + still_held,
+/// The router with the `$schema` line left out of every input and output schema: JSON Schema
+/// 2020-12 is MCP's default dialect, and that line, repeated in 24 schemas, would push the
+/// `tools/list` reply past its budget of 10,000 characters.
+fn compact(mut router: ToolRouter<Bus>) -> ToolRouter<Bus> {
+    for route in router.map.values_mut() {
+        Arc::make_mut(&mut route.attr.input_schema).remove("$schema");
+        if let Some(output) = &mut route.attr.output_schema {
+            Arc::make_mut(output).remove("$schema");
         }
     }
+    router
 }

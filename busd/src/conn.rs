@@ -6,6 +6,7 @@
 //! is not a well-formed frame closes the connection; every other client keeps being served.
 
 use std::collections::HashMap;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::handlers;
-use crate::presence::ConnId;
+use crate::presence::{ConnId, Peer};
 use crate::server::Shared;
 use crate::store::Write;
 
@@ -46,11 +47,21 @@ pub(crate) enum Identity {
 pub(crate) struct ConnCtx {
     pub id: ConnId,
     pub hello: Hello,
+    /// The connection's socket, valid while the connection is served (handlers end first).
+    socket: RawFd,
     pub identity: Mutex<Identity>,
     in_flight: Mutex<HashMap<u64, CancellationToken>>,
 }
 
 impl ConnCtx {
+    /// A watch on this connection's socket, for presence to tell whether the peer is still
+    /// there (taken when a name is bound, so other connections cost no extra descriptor).
+    pub fn peer(&self) -> Peer {
+        // SAFETY: the socket stays open until `serve` returns, which is after every handler
+        // (the only callers) has finished.
+        Peer::watch(unsafe { BorrowedFd::borrow_raw(self.socket) })
+    }
+
     /// The bound name, if any.
     pub fn name(&self) -> Option<String> {
         match &*self.identity.lock().unwrap() {
@@ -66,6 +77,8 @@ pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>) {
         tracing::warn!(conn = id, "refused a connection: {why}");
         return;
     }
+    let Stream::UdSocket(socket) = &stream;
+    let socket = std::os::fd::AsFd::as_fd(socket).as_raw_fd();
     let (read, write) = tokio::io::split(stream);
     let mut reader = FramedRead::new(read, frame::codec(MAX_REQUEST_FRAME));
     let mut writer = FramedWrite::new(write, frame::codec(MAX_REPLY_FRAME));
@@ -91,6 +104,7 @@ pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>) {
     let ctx = Arc::new(ConnCtx {
         id,
         hello,
+        socket,
         identity: Mutex::new(Identity::None),
         in_flight: Mutex::new(HashMap::new()),
     });
@@ -139,9 +153,12 @@ pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>) {
             });
             continue;
         }
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
+        // A full connection stops reading until a call ends (or busd stops).
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit,
+            () = shared.stopping.cancelled() => break,
         };
+        let Ok(permit) = permit else { break };
         let cancel = gone.child_token();
         ctx.in_flight
             .lock()

@@ -6,7 +6,7 @@
 //! its look and its wait still wakes it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
@@ -21,10 +21,26 @@ pub struct Hub {
     newest: watch::Sender<i64>,
 }
 
-/// A reader's subscription: resolves when mail for its name (or for everyone) commits.
+/// A reader's subscription: resolves when mail for its name (or for everyone) commits. The
+/// name's channel is dropped from the hub with its last subscription.
 pub struct MailSignal {
+    hub: Arc<Hub>,
+    name: String,
     direct: watch::Receiver<u64>,
     broadcast: watch::Receiver<u64>,
+}
+
+impl Drop for MailSignal {
+    fn drop(&mut self) {
+        let mut names = self.hub.names.lock().unwrap();
+        // Our own receiver still counts until this returns.
+        if names
+            .get(&self.name)
+            .is_some_and(|tx| tx.receiver_count() <= 1)
+        {
+            names.remove(&self.name);
+        }
+    }
 }
 
 impl MailSignal {
@@ -45,16 +61,26 @@ impl Hub {
     }
 
     /// Subscribe to mail for `name`.
-    pub fn mail(&self, name: &str) -> MailSignal {
-        let mut names = self.names.lock().unwrap();
-        let direct = names
+    pub fn mail(self: &Arc<Self>, name: &str) -> MailSignal {
+        let direct = self
+            .names
+            .lock()
+            .unwrap()
             .entry(name.to_owned())
             .or_insert_with(|| watch::channel(0).0)
             .subscribe();
         MailSignal {
+            hub: self.clone(),
+            name: name.to_owned(),
             direct,
             broadcast: self.broadcast.subscribe(),
         }
+    }
+
+    /// How many names have a waiting reader.
+    #[cfg(test)]
+    fn subscribed_names(&self) -> usize {
+        self.names.lock().unwrap().len()
     }
 
     /// Subscribe to every committed message (its id).
@@ -91,7 +117,6 @@ impl CommitListener for std::sync::Arc<Hub> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use std::time::Duration;
 
     fn message(id: i64, to: &str) -> Committed {
@@ -121,6 +146,20 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(*hub.every_message().borrow(), 2);
+    }
+
+    #[test]
+    fn a_name_leaves_the_hub_with_its_last_subscription() {
+        let hub = Arc::new(Hub::new());
+        let a1 = hub.mail("a");
+        let a2 = hub.mail("a");
+        let b = hub.mail("b");
+        assert_eq!(hub.subscribed_names(), 2);
+        drop(a1);
+        assert_eq!(hub.subscribed_names(), 2, "a is still waited on");
+        drop(a2);
+        drop(b);
+        assert_eq!(hub.subscribed_names(), 0);
     }
 
     #[tokio::test]

@@ -8,7 +8,6 @@ mod conn;
 mod handlers;
 pub mod hub;
 pub mod listener;
-pub mod overlaps;
 pub mod presence;
 mod server;
 pub mod store;

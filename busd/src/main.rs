@@ -37,6 +37,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn serve(args: Args) -> anyhow::Result<()> {
+    raise_fd_limit();
     let mut paths = BusPaths::from_env().context("finding the bus paths")?;
     // Before any thread starts: reading the inherited socket edits the environment.
     let inherited = match listener::from_systemd()? {
@@ -66,30 +67,60 @@ fn serve(args: Args) -> anyhow::Result<()> {
             config.protocol = p;
         }
         let daemon = Daemon::open(config)?;
+        // Listen for signals before announcing readiness: a SIGTERM sent as soon as busd is
+        // ready must stop it cleanly, not kill it.
+        let shutdown = shutdown_signal();
         if let Some(fd) = args.ready_fd {
             // SAFETY: the client that started busd passed this pipe's write end as `fd`.
             let mut ready = unsafe { std::fs::File::from_raw_fd(fd) };
             let _ = ready.write_all(b"1");
         }
-        daemon.serve(socket, shutdown_signal()).await
+        daemon.serve(socket, shutdown).await
     })?;
     drop(lock);
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot listen for signals; stop busd with `bus stop`");
-        return std::future::pending().await;
+/// Lift the soft limit on open descriptors to the hard limit: each client is one socket, and
+/// the usual soft limit (1024) is below what a busd serving many sessions needs.
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
     };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+    // SAFETY: getrlimit and setrlimit on local structs.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= limit.rlim_max
+        {
+            return;
+        }
+        let wanted = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 {
+            tracing::warn!(
+                soft = limit.rlim_cur,
+                "cannot raise the open-descriptor limit"
+            );
+        }
+    }
+}
+
+/// Listen for SIGTERM and SIGINT from now on; the future resolves on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let signals = signal(SignalKind::terminate())
+        .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)));
+    async move {
+        let Ok((mut term, mut int)) = signals else {
+            tracing::error!("cannot listen for signals; stop busd with `bus stop`");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
     }
 }
 

@@ -1,23 +1,66 @@
 //! Who is connected right now: which connection holds which name, and who is waiting.
 //!
 //! This is a fact busd knows, not a guess from timestamps: a name is held exactly while the
-//! connection that registered it is open.
+//! connection that registered it is open. A connection whose peer has hung up no longer holds
+//! its name, even before its own task has noticed (see [`Peer`]).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 
 /// A connection's number, unique for the daemon's life.
 pub type ConnId = u64;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Session {
     pub conn: ConnId,
+    /// The connection's socket, to tell whether its peer is still there.
+    pub peer: Peer,
     pub role: String,
     /// Unix seconds when the name was bound.
     pub since: f64,
     pub session_id: Option<String>,
+}
+
+/// A duplicate of a connection's socket, asked whether the peer closed its end. A client that
+/// exits closes its socket before anyone can observe its exit, so a name whose session is gone
+/// is free at once, not only once the connection's task has seen the end of the stream.
+#[derive(Debug, Clone, Default)]
+pub struct Peer(Option<Arc<OwnedFd>>);
+
+impl Peer {
+    /// Watch the socket `fd` (through a duplicate of it).
+    pub fn watch(fd: BorrowedFd<'_>) -> Peer {
+        Peer(fd.try_clone_to_owned().ok().map(Arc::new))
+    }
+
+    /// Whether the peer closed its end: the stream is at its end (or was reset). A peer whose
+    /// data busd has not read yet still counts as there.
+    pub fn is_gone(&self) -> bool {
+        let Some(fd) = &self.0 else { return false };
+        let mut byte = 0u8;
+        // SAFETY: a non-blocking peek of at most one byte into a local buffer, on a descriptor
+        // we own.
+        let n = unsafe {
+            libc::recv(
+                fd.as_raw_fd(),
+                (&raw mut byte).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        match n {
+            0 => true,
+            n if n > 0 => false,
+            _ => !matches!(
+                io::Error::last_os_error().kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -80,11 +123,12 @@ impl Presence {
         Presence::default()
     }
 
-    /// Bind `name` to `conn`, unless another connection holds it: then its session is returned.
+    /// Bind `name` to `conn`, unless another connection whose peer is still there holds it:
+    /// then its session is returned.
     pub fn bind(&self, name: &str, session: Session) -> Result<(), Session> {
         let mut inner = self.inner.lock().unwrap();
         match inner.sessions.get(name) {
-            Some(held) if held.conn != session.conn => Err(held.clone()),
+            Some(held) if held.conn != session.conn && !held.peer.is_gone() => Err(held.clone()),
             _ => {
                 inner.sessions.insert(name.to_owned(), session);
                 Ok(())
@@ -111,8 +155,14 @@ impl Presence {
         }
     }
 
+    /// The session holding `name`, unless its peer is gone.
     pub fn holder(&self, name: &str) -> Option<Session> {
-        self.inner.lock().unwrap().sessions.get(name).cloned()
+        let inner = self.inner.lock().unwrap();
+        inner
+            .sessions
+            .get(name)
+            .filter(|s| !s.peer.is_gone())
+            .cloned()
     }
 
     /// The name held by the session with this Claude Code session id, if connected.
@@ -126,15 +176,16 @@ impl Presence {
             .map(|(name, _)| name.clone())
     }
 
-    /// Names held right now.
+    /// Names held right now by sessions whose peer is there.
     pub fn online(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .inner
             .lock()
             .unwrap()
             .sessions
-            .keys()
-            .cloned()
+            .iter()
+            .filter(|(_, s)| !s.peer.is_gone())
+            .map(|(name, _)| name.clone())
             .collect();
         names.sort();
         names
@@ -202,6 +253,7 @@ mod tests {
     fn session(conn: ConnId) -> Session {
         Session {
             conn,
+            peer: Peer::default(),
             role: "r".into(),
             since: 1.0,
             session_id: Some(format!("s{conn}")),
@@ -218,6 +270,25 @@ mod tests {
         assert!(p.unbind("api", 1));
         p.bind("api", session(2)).unwrap();
         assert_eq!(p.name_of_session("s2").as_deref(), Some("api"));
+    }
+
+    #[test]
+    fn a_name_held_by_a_hung_up_peer_is_free() {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let p = Presence::new();
+        let mut holder = session(1);
+        holder.peer = Peer::watch(std::os::fd::AsFd::as_fd(&ours));
+        p.bind("api", holder).unwrap();
+        assert!(p.bind("api", session(2)).is_err());
+        assert_eq!(p.online(), ["api"]);
+        drop(theirs);
+        assert!(p.holder("api").is_none());
+        assert!(p.online().is_empty());
+        p.bind("api", session(2)).unwrap();
+        assert!(
+            !p.unbind("api", 1),
+            "the old connection's cleanup frees nothing"
+        );
     }
 
     #[test]

@@ -1,2 +1,78 @@
-//! `bus`: the claude-bus command line (placeholder until the CLI issue lands).
-fn main() {}
+//! `bus`: the claude-bus command line, for people, scripts and Claude Code hooks.
+//!
+//! Commands for people start busd when none runs; `bus hook ...` never does, and never fails
+//! the host: see [`hook`].
+
+mod args;
+mod commands;
+mod demo;
+mod hook;
+mod identity;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let is_hook = std::env::args().skip(1).any(|a| a == "hook");
+    init_logs(is_hook);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
+            if is_hook && !matches!(e.kind(), DisplayHelp | DisplayVersion) {
+                let why = e.to_string();
+                let why = why.lines().next().unwrap_or_default();
+                eprintln!("bus hook: {why}; going on without the bus");
+                return ExitCode::SUCCESS;
+            }
+            e.exit()
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bus: cannot start the async runtime: {e}");
+            return if is_hook {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
+    };
+    runtime.block_on(async {
+        let result = match cli.command {
+            Command::Hook(cmd) => return hook::run(cmd, cli.as_name).await,
+            Command::Demo { rounds } => demo::run(rounds).await,
+            _ => commands::run(cli).await,
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bus: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Logs go to stderr, filtered by `BUS_LOG`. Hooks log nothing: their stderr is what Claude
+/// Code shows the model.
+fn init_logs(is_hook: bool) {
+    if is_hook {
+        return;
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BUS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}

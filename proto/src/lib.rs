@@ -12,6 +12,7 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod limits;
+pub mod overlap;
 pub mod paths;
 pub mod time;
 pub mod wire;

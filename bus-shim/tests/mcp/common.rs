@@ -4,14 +4,22 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::Duration;
 
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::RunningService;
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest,
+    ProgressNotificationParam, ServerResult, Tool,
+};
+use rmcp::service::{NotificationContext, PeerRequestOptions, RequestHandle, RunningService};
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
-use tokio::process::Command;
+use tokio::process::{ChildStderr, Command};
+use tokio::sync::{Mutex, mpsc};
+
+/// How long a test waits for an answer before it calls the shim or busd stuck.
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// The binaries under test: bus-shim, and busd beside it.
 pub fn shim_exe() -> PathBuf {
@@ -51,6 +59,20 @@ impl Bus {
 
     /// A shim for a new session with extra environment variables (e.g. `BUS_NAME`).
     pub async fn session_with(&self, env: &[(&str, &str)]) -> Session {
+        self.spawn(env, false).await.0
+    }
+
+    /// Like [`Bus::session_with`], with the shim's stderr (its log) piped to the test.
+    pub async fn session_with_stderr(&self, env: &[(&str, &str)]) -> (Session, ChildStderr) {
+        let (session, stderr) = self.spawn(env, true).await;
+        (session, stderr.expect("stderr is piped"))
+    }
+
+    async fn spawn(
+        &self,
+        env: &[(&str, &str)],
+        pipe_stderr: bool,
+    ) -> (Session, Option<ChildStderr>) {
         let db = self.db();
         let busd = busd_exe();
         let env: Vec<(String, String)> = env
@@ -67,9 +89,25 @@ impl Bus {
                 cmd.env(k, v);
             }
         });
-        let transport = TokioChildProcess::new(cmd).expect("spawn bus-shim");
-        let client = ().serve(transport).await.expect("MCP initialize");
-        Session { client }
+        let stderr = if pipe_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        };
+        let (transport, stderr) = TokioChildProcess::builder(cmd)
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn bus-shim");
+        let (tx, rx) = mpsc::unbounded_channel();
+        let client = Recorder { progress: tx }
+            .serve(transport)
+            .await
+            .expect("MCP initialize");
+        let session = Session {
+            client,
+            progress: Mutex::new(rx),
+        };
+        (session, stderr)
     }
 
     /// A registered session.
@@ -77,6 +115,23 @@ impl Bus {
         let s = self.session().await;
         s.ok("register", json!({ "name": name })).await;
         s
+    }
+
+    /// Every busd process serving this bus, found through /proc by its `BUS_DB`.
+    pub fn busd_processes(&self) -> Vec<u32> {
+        let wanted = format!("BUS_DB={}", self.db().display());
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+                let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+                exe.file_name().is_some_and(|n| n == "busd")
+                    && env.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes())
+            })
+            .collect()
     }
 
     /// busd's pid, from its lock file.
@@ -98,21 +153,33 @@ impl Drop for Bus {
     }
 }
 
+/// The MCP client side of a session: it records the progress notifications the shim sends.
+pub struct Recorder {
+    progress: mpsc::UnboundedSender<ProgressNotificationParam>,
+}
+
+impl ClientHandler for Recorder {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.progress.send(params);
+    }
+}
+
 /// One Claude Code session as the MCP client sees it.
 pub struct Session {
-    pub client: RunningService<RoleClient, ()>,
+    pub client: RunningService<RoleClient, Recorder>,
+    progress: Mutex<mpsc::UnboundedReceiver<ProgressNotificationParam>>,
 }
 
 impl Session {
     /// Call a tool and return the raw result.
     pub async fn call(&self, tool: &str, args: Value) -> CallToolResult {
-        let Value::Object(args) = args else {
-            panic!("arguments must be an object")
-        };
-        let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(args);
-        tokio::time::timeout(Duration::from_secs(60), self.client.call_tool(params))
+        tokio::time::timeout(PATIENCE, self.client.call_tool(params(tool, args)))
             .await
-            .expect("tool call answered within 60s")
+            .expect("tool call answered in time")
             .expect("tool call is a result, not a protocol error")
     }
 
@@ -137,6 +204,57 @@ impl Session {
         );
         text(&r)
     }
+
+    /// Start a tool call that the test may cancel; it carries a progress token.
+    pub async fn start(&self, tool: &str, args: Value) -> RequestHandle<RoleClient> {
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params(tool, args)));
+        self.client
+            .send_cancellable_request(request, PeerRequestOptions::no_options())
+            .await
+            .expect("request sent")
+    }
+
+    /// The structured result of a call started with [`Session::start`], which must succeed.
+    pub async fn finish(handle: RequestHandle<RoleClient>) -> Value {
+        let answer = tokio::time::timeout(PATIENCE, handle.await_response())
+            .await
+            .expect("tool call answered in time")
+            .expect("tool call is a result");
+        let ServerResult::CallToolResult(r) = answer else {
+            panic!("not a tool result: {answer:?}")
+        };
+        assert_ne!(r.is_error, Some(true), "failed: {}", text(&r));
+        r.structured_content.expect("structuredContent")
+    }
+
+    /// The next progress notification the shim sent.
+    pub async fn next_progress(&self) -> ProgressNotificationParam {
+        let mut rx = self.progress.lock().await;
+        tokio::time::timeout(PATIENCE, rx.recv())
+            .await
+            .expect("a progress notification in time")
+            .expect("the session is open")
+    }
+
+    /// Every tool the shim lists.
+    pub async fn tools(&self) -> Vec<Tool> {
+        self.client.list_all_tools().await.expect("tools/list")
+    }
+
+    /// Close the session as Claude Code does when it exits, and wait for the shim to exit.
+    pub async fn close(self) {
+        tokio::time::timeout(PATIENCE, self.client.cancel())
+            .await
+            .expect("the shim exits in time")
+            .expect("the MCP service ends");
+    }
+}
+
+fn params(tool: &str, args: Value) -> CallToolRequestParams {
+    let Value::Object(args) = args else {
+        panic!("arguments must be an object")
+    };
+    CallToolRequestParams::new(tool.to_owned()).with_arguments(args)
 }
 
 pub fn text(r: &CallToolResult) -> String {

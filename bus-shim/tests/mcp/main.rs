@@ -1,6 +1,16 @@
 //! End-to-end tests: real bus-shim processes over MCP stdio, a real busd behind them.
 
+mod badargs;
 mod common;
+mod concurrency;
+mod identity;
+mod listing;
+mod mail;
+mod presence;
+mod restart;
+mod startup;
+mod state;
+mod waiting;
 
 use common::*;
 use serde_json::json;

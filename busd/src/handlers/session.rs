@@ -8,7 +8,6 @@ use proto::{
 
 use super::{Handler, unexpected};
 use crate::conn::{Identity as Bound, release_name};
-use crate::overlaps::overlaps;
 use crate::presence::Session;
 use crate::store::{Outcome, Read, Write};
 
@@ -32,6 +31,7 @@ impl Handler<'_> {
         let held_before = previous == Bound::Session(name.clone());
         let session = Session {
             conn,
+            peer: self.ctx.peer(),
             role: role.clone().unwrap_or_default(),
             since: now(),
             session_id: session_id.clone(),
@@ -182,7 +182,10 @@ impl Handler<'_> {
                 a.owns.iter().cloned().chain(claimed).collect()
             })
             .collect();
-        for (i, others) in overlaps(&footprints).into_iter().enumerate() {
+        for (i, others) in proto::overlap::overlaps(&footprints)
+            .into_iter()
+            .enumerate()
+        {
             let mut names: Vec<String> =
                 others.into_iter().map(|j| agents[j].name.clone()).collect();
             names.sort();

@@ -119,6 +119,18 @@ fn probe(path: &Path) -> anyhow::Result<Found> {
              {strangers:?}): move it away or set BUS_DB to another file (it was left untouched)"
         );
     }
+    // A file whose header and schema read fine may still have damaged pages: serving it would
+    // fail later, request by request. `quick_check` reads every page once, without writing.
+    let check: String = conn
+        .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+        .map_err(not_ours)?;
+    if check != "ok" {
+        let check = check.lines().collect::<Vec<_>>().join("; ");
+        bail!(
+            "{shown} is damaged ({check}): restore it from a backup, or move it away or set BUS_DB \
+             to another file (it was left untouched)"
+        );
+    }
     Ok(match version {
         SCHEMA_VERSION => Found::Current,
         _ if tables.is_empty() => Found::Fresh,

@@ -124,7 +124,7 @@ async fn after_kill_9_clients_restart_busd_and_nothing_is_lost_or_doubled() {
 
 /// Block until busd reports `name` as waiting for mail. busd exposes no event for this, so
 /// the test asks again until it is so (bounded: a deterministic condition, not a timed guess).
-async fn wait_until_waiting(client: &Client, name: &str) {
+pub async fn wait_until_waiting(client: &Client, name: &str) {
     let check = async {
         loop {
             match call(
@@ -217,6 +217,19 @@ async fn sigterm_answers_waiting_readers_and_exits_cleanly() {
     bus.spawn(&[]).await;
     let a = bus.session("reader").await;
     assert!(call(&a, Request::Whoami).await.is_ok());
+}
+
+#[tokio::test]
+async fn sigterm_as_soon_as_busd_is_ready_stops_it_cleanly() {
+    let mut bus = TestBus::empty();
+    for round in 0..5 {
+        bus.spawn(&[]).await;
+        let status = bus.stop();
+        assert!(
+            status.success(),
+            "round {round}: exit 0 on SIGTERM: {status}"
+        );
+    }
 }
 
 #[tokio::test]

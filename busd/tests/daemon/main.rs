@@ -3,10 +3,23 @@
 //! One test binary; each concern in its own module. Slow soak and fault tests are `#[ignore]`d
 //! and run by the named command in the README.
 
+mod arbitrary;
+mod badinput;
+mod client_faults;
 mod common;
+mod daemon_faults;
+mod hostile;
 mod lifecycle;
+mod mcp;
+mod migration;
+mod probe;
+mod protocol;
+mod soak;
+mod storage_faults;
 mod store_files;
 mod store_thread;
+mod trust;
+mod waiting;
 
 use common::*;
 use proto::{Request, Response};

@@ -286,9 +286,15 @@ impl Client {
                         let hello = hello.clone();
                         async move { Conn::open(&socket, &hello).await.is_ok() }
                     };
-                    start::ensure_daemon(&opts.paths, opts.busd.as_deref(), left, probe)
-                        .await
-                        .map_err(|e| ClientError::Unavailable(e.to_string()))?;
+                    match start::ensure_daemon(&opts.paths, opts.busd.as_deref(), left, probe).await
+                    {
+                        Ok(_) => {}
+                        // Killed before it served (not refused): start another while time is left.
+                        Err(e @ StartError::Killed(_)) => {
+                            tracing::info!(error = %e, "starting busd again");
+                        }
+                        Err(e) => return Err(ClientError::Unavailable(e.to_string())),
+                    }
                 }
                 other => {
                     if left.is_zero() || !opts.autostart {

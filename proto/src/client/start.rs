@@ -28,6 +28,9 @@ pub enum StartError {
     NotFound { beside: String },
     #[error("busd did not start: {0}")]
     Failed(String),
+    /// busd died from a signal before it served (killed while starting): worth another try.
+    #[error("busd was killed while starting ({0})")]
+    Killed(String),
     #[error("busd did not answer within {0:?}")]
     Timeout(Duration),
     #[error("starting busd failed: {0}")]
@@ -235,6 +238,9 @@ pub async fn spawn_daemon(
         }
         _ => {
             let status = child.wait()?;
+            if std::os::unix::process::ExitStatusExt::signal(&status).is_some() {
+                return Err(StartError::Killed(status.to_string()));
+            }
             let why = log_tail(&paths.log, log_len);
             Err(StartError::Failed(format!(
                 "busd exited ({status}): {}",

@@ -1,4 +1,5 @@
-//! Footprint overlaps: which agents may be touching the same files.
+//! Footprint overlaps: which agents may be touching the same files. One rule, shared by busd
+//! (`agents.overlaps`) and the `bus` hooks (claims on a session's owned paths).
 //!
 //! An agent's footprint is its `owns` globs plus the paths of its live claims. Two entries
 //! intersect when they are equal, or when either, as a glob, matches the other taken as a
@@ -31,6 +32,12 @@ impl Entry {
             || self.glob.as_ref().is_some_and(|g| g.is_match(&other.text))
             || other.glob.as_ref().is_some_and(|g| g.is_match(&self.text))
     }
+}
+
+/// Whether `path` intersects any of `globs`.
+pub fn any(globs: &[String], path: &str) -> bool {
+    let path = Entry::new(path);
+    globs.iter().any(|g| Entry::new(g).intersects(&path))
 }
 
 /// For each footprint, the indices of the other footprints it intersects.
@@ -81,6 +88,18 @@ mod tests {
             pair(&["a[b"], &["a[b"]),
             "an invalid glob still matches itself"
         );
+    }
+
+    #[test]
+    fn owned_paths() {
+        let owns = vec!["src/api/**".to_string(), "docs/*.md".to_string()];
+        assert!(any(&owns, "src/api/auth/login.rs"));
+        assert!(!any(&owns, "docs/api/readme.md"), "* stays in one folder");
+        assert!(
+            any(&owns, "src/api/*.rs"),
+            "a claimed glob inside owned paths"
+        );
+        assert!(!any(&[], "src/api/x.rs"));
     }
 
     #[test]

@@ -2,11 +2,17 @@
 
 #![allow(dead_code)]
 
+mod legacy;
+mod raw;
+
+pub use legacy::*;
+pub use raw::*;
+
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
 
-use proto::client::{Client, ClientOptions, spawn_daemon};
+use proto::client::{Client, ClientOptions, StartError, spawn_daemon};
 use proto::paths::BusPaths;
 use proto::{ClientKind, Request, Response, WireError};
 
@@ -48,6 +54,16 @@ impl TestBus {
         TestBus {
             dir,
             paths,
+            daemon: None,
+        }
+    }
+
+    /// A bus whose database is `db`, in a folder the test prepared inside `dir` (a mount, a
+    /// symlink), without a daemon.
+    pub fn at(dir: tempfile::TempDir, db: PathBuf) -> TestBus {
+        TestBus {
+            paths: BusPaths::new(db, None),
+            dir,
             daemon: None,
         }
     }
@@ -219,5 +235,36 @@ pub async fn consume(client: &Client, limit: u32, wait: f64) -> proto::InboxPage
     {
         Ok(Response::Inbox(page)) => page,
         other => panic!("inbox failed: {other:?}"),
+    }
+}
+
+/// busd's status.
+pub async fn status(client: &Client) -> proto::Status {
+    match call(client, Request::Status).await {
+        Ok(Response::Status(s)) => s,
+        other => panic!("status failed: {other:?}"),
+    }
+}
+
+/// The refusal of a call that must fail, checked for its kind.
+pub fn refused(answer: Result<Response, WireError>, kind: proto::ErrorKind) -> String {
+    match answer {
+        Err(e) if e.kind == kind => e.message,
+        other => panic!("expected a {kind:?} refusal, got {other:?}"),
+    }
+}
+
+/// Start busd on `bus` and expect it to refuse; returns its error.
+pub async fn start_refused(bus: &TestBus) -> String {
+    match spawn_daemon(&bus.paths, &busd_exe(), &[], false, Duration::from_secs(30)).await {
+        Err(StartError::Failed(why)) => {
+            eprintln!("refused: {why}");
+            why
+        }
+        Ok(mut child) => {
+            let _ = child.kill();
+            panic!("busd started where it should have refused\n{}", bus.log());
+        }
+        Err(e) => panic!("{e}"),
     }
 }

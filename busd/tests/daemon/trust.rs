@@ -1,0 +1,142 @@
+//! Who may use a bus: a peer of another user is refused at connect, and busd refuses a bus
+//! folder that is a symlink or belongs to someone else. Each refusal is logged or reported;
+//! everyone else keeps being served.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::time::Duration;
+
+use proto::Welcome;
+use proto::client::ClientError;
+use proto::frame;
+
+use crate::client_faults::Witness;
+use crate::common::*;
+
+/// `true` when this process may act as another user (root); otherwise prints why a test skips.
+fn can_switch_users(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipped {test}: running a client as another user needs root");
+    }
+    root
+}
+
+/// The uid and gid of `nobody`.
+const NOBODY: u32 = 65534;
+
+#[tokio::test]
+async fn a_peer_of_another_user_is_refused_and_logged() {
+    if !can_switch_users("a_peer_of_another_user_is_refused_and_logged") {
+        return;
+    }
+    let bus = TestBus::start().await;
+    let witness = Witness::new(&bus).await;
+    // Let the other user reach the socket, so that busd's own peer check is what refuses.
+    std::fs::set_permissions(bus.paths.dir(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    std::fs::set_permissions(&bus.paths.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "trust::peer_as_another_user", "--ignored"])
+        .args(["--nocapture", "--test-threads=1"])
+        .env("BUS_TEST_PEER_SOCKET", &bus.paths.socket)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("skipped: cannot run the test binary as nobody: {e}");
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stdout.contains("cannot reach the socket") {
+        eprintln!("skipped: nobody cannot reach the socket here: {stdout}");
+        return;
+    }
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("refused without a welcome"),
+        "{stdout}\n{stderr}"
+    );
+    let log = bus.log();
+    assert!(
+        log.contains(&format!("peer uid {NOBODY} is not busd's uid 0")),
+        "{log}"
+    );
+    witness.round_trip().await.unwrap();
+}
+
+/// The other user's side of [`a_peer_of_another_user_is_refused_and_logged`], run in a child
+/// process as `nobody`; does nothing when run otherwise.
+#[test]
+#[ignore = "run as another user by a_peer_of_another_user_is_refused_and_logged"]
+fn peer_as_another_user() {
+    let Some(socket) = std::env::var_os("BUS_TEST_PEER_SOCKET") else {
+        return;
+    };
+    let stream = match std::os::unix::net::UnixStream::connect(&socket) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("cannot reach the socket: {e}");
+            return;
+        }
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let hello = frame::encode(&hello(proto::PROTOCOL_VERSION, "another-user")).unwrap();
+    let mut frame = (hello.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&hello);
+    let mut stream = stream;
+    let _ = stream.write_all(&frame);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    if answer.is_empty() {
+        println!("refused without a welcome");
+    } else {
+        panic!(
+            "busd answered another user: {:?}",
+            frame::decode::<Welcome>(answer.get(4..).unwrap_or_default())
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_bus_folder_that_is_a_symlink_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let bus = TestBus::at(dir, link.join("bus.db"));
+    let why = start_refused(&bus).await;
+    assert!(why.contains("symlink"), "{why}");
+    assert!(!real.join("busd.sock").exists(), "no socket was bound");
+    assert!(!real.join("bus.db").exists(), "no database was created");
+}
+
+#[tokio::test]
+async fn a_bus_folder_owned_by_another_user_is_refused() {
+    if !can_switch_users("a_bus_folder_owned_by_another_user_is_refused") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
+    let bus = TestBus::at(dir, theirs.join("bus.db"));
+    let why = start_refused(&bus).await;
+    assert!(why.contains(&format!("belongs to uid {NOBODY}")), "{why}");
+    assert!(!theirs.join("busd.sock").exists(), "no socket was bound");
+    // A client that would start busd there gets the same refusal.
+    let client = proto::client::Client::new(bus.autostart_options());
+    match client.connect().await {
+        Err(ClientError::Unavailable(why)) => assert!(why.contains("belongs to uid"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}

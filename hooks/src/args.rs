@@ -1,0 +1,125 @@
+//! The command line: every subcommand and flag of `bus`, as clap parses them.
+
+use clap::{Args, Parser, Subcommand};
+
+/// The claude-bus command line: talk to the bus from a terminal, a script or a Claude Code hook.
+#[derive(Debug, Parser)]
+#[command(name = "bus", version, propagate_version = true)]
+pub struct Cli {
+    /// Print JSON (the field names of the matching MCP tool results) instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Act as this name. Default: BUS_NAME, then the name this Claude Code session
+    /// (CLAUDE_CODE_SESSION_ID) registered through its bus-shim.
+    #[arg(long = "as", global = true, value_name = "NAME")]
+    pub as_name: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Send a message to a name, or to `all`.
+    Send {
+        /// The recipient: a name, or `all` for everyone else.
+        to: String,
+        /// The message; `-` reads it from stdin.
+        content: String,
+        /// The id of the message this answers.
+        #[arg(long, value_name = "ID")]
+        reply_to: Option<i64>,
+    },
+    /// Read your inbox; what it shows is marked read unless --peek.
+    Inbox {
+        /// Show without marking anything read.
+        #[arg(long)]
+        peek: bool,
+        /// Wait up to this many seconds for a message when none is waiting (at most 3600).
+        #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+        wait: f64,
+        /// At most this many messages (1-1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Who is on the bus: online sessions and those seen recently.
+    Agents {
+        /// Every name ever registered.
+        #[arg(long)]
+        all: bool,
+        /// Also list sessions seen within this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 180.0)]
+        active_within: f64,
+    },
+    /// Shared, versioned state.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Live claims: who announced editing which paths.
+    Claims,
+    /// Follow every message on the bus live, like `tail -f`.
+    Tail {
+        /// Start after this message id (0: from the first message); default: from now.
+        #[arg(long, value_name = "ID")]
+        after: Option<i64>,
+    },
+    /// The daemon: pid, version, uptime, paths and counts.
+    Status,
+    /// Stop the daemon gracefully.
+    Stop,
+    /// Claude Code hook entry points (see hooks/hooks.json).
+    #[command(subcommand)]
+    Hook(HookCommand),
+    /// See the bus work without Claude Code: two real bus-shim sessions on a throwaway bus.
+    Demo {
+        /// How many messages go back and forth.
+        #[arg(long, default_value_t = 4)]
+        rounds: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Read one key, or every key.
+    Get {
+        /// The key; omit for every key.
+        key: Option<String>,
+    },
+    /// Write a key.
+    Set(SetArgs),
+    /// Every key without its value.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    pub key: String,
+    /// The value; `-` reads it from stdin.
+    pub value: String,
+    /// Write only if the key is at this version (0: only if it does not exist).
+    #[arg(long, value_name = "N")]
+    pub expected_version: Option<i64>,
+    /// Add the value after a newline instead of replacing it.
+    #[arg(long)]
+    pub append: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Stop hook (run it with "asyncRewake": true): wait for mail, then exit 2 with it on stderr.
+    Stop {
+        /// The synchronous form: pending mail as {"decision":"block",...} on stdout, no waiting.
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up waiting after this many seconds and exit 0.
+        #[arg(long, value_name = "SECONDS", default_value_t = 86400.0)]
+        timeout: f64,
+        /// Write one byte to this descriptor once the wait is issued (tests, `bus demo`).
+        #[arg(long, value_name = "FD", hide = true)]
+        ready_fd: Option<i32>,
+    },
+    /// UserPromptSubmit hook: who this session is, who is online, unread mail, overlapping claims.
+    Prompt,
+    /// SessionStart hook: the same context as `prompt`, at the start of a session.
+    SessionStart,
+}

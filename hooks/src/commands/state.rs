@@ -1,0 +1,86 @@
+//! `bus state get|set|list`: shared, versioned keys.
+
+use proto::client::Client;
+use proto::{Request, StateMode};
+
+use super::reply;
+use crate::args::StateCommand;
+use crate::identity;
+use crate::output::{self, arg_or_stdin};
+
+pub async fn run(
+    client: &Client,
+    me: Option<&str>,
+    json: bool,
+    cmd: StateCommand,
+) -> anyhow::Result<()> {
+    match cmd {
+        StateCommand::Get { key } => {
+            let list = reply!(client.call(Request::GetState { key }).await?, State);
+            if json {
+                return output::json(&list);
+            }
+            if list.state.is_empty() {
+                println!("no such key");
+            }
+            for e in &list.state {
+                let by = if e.updated_by.is_empty() {
+                    String::new()
+                } else {
+                    format!(" by {}", e.updated_by)
+                };
+                println!(
+                    "{} (version {}{by} at {})\n{}\n",
+                    e.key, e.version, e.updated_at, e.value
+                );
+            }
+        }
+        StateCommand::Set(args) => {
+            let value = arg_or_stdin(args.value)?;
+            // Writing needs no name, but records the author when one is known.
+            identity::act_as_known(client, me).await?;
+            let request = Request::SetState {
+                key: args.key,
+                value,
+                expected_version: args.expected_version,
+                mode: if args.append {
+                    StateMode::Append
+                } else {
+                    StateMode::Overwrite
+                },
+            };
+            let written = reply!(client.call(request).await?, StateWritten);
+            if json {
+                return output::json(&written);
+            }
+            println!("{} is now at version {}", written.key, written.version);
+        }
+        StateCommand::List => {
+            let list = reply!(client.call(Request::ListState).await?, StateKeys);
+            if json {
+                return output::json(&list);
+            }
+            if list.keys.is_empty() {
+                println!("no keys");
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = list
+                .keys
+                .iter()
+                .map(|k| {
+                    vec![
+                        k.key.clone(),
+                        k.version.to_string(),
+                        k.updated_by.clone(),
+                        k.updated_at.clone(),
+                    ]
+                })
+                .collect();
+            println!(
+                "{}",
+                output::table(&["KEY", "VERSION", "BY", "UPDATED"], &rows)
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! The Claude Code hook entry points: `bus hook stop|prompt|session-start`.
+//!
+//! A hook never breaks the host (STYLE habit 9): it never starts a daemon, gives up quickly
+//! when none answers, and on any failure warns on stderr and exits 0. It is silent when the
+//! session has no name on the bus or no daemon runs. Exit 2 means exactly one thing: the Stop
+//! hook delivers mail, on stderr, to wake the session.
+
+mod context;
+mod input;
+mod stop;
+mod text;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use proto::client::{Client, ClientError};
+
+use crate::args::HookCommand;
+use crate::identity;
+pub use input::HookInput;
+
+/// How long a hook may take to reach busd and learn its name.
+const CONNECT_WITHIN: Duration = Duration::from_secs(5);
+
+/// How a hook ends.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Exit 0 and print nothing.
+    Silent,
+    /// Exit 0 with this JSON on stdout.
+    Stdout(serde_json::Value),
+    /// Exit 2 with this text on stderr: the mail that wakes the session.
+    Wake(String),
+}
+
+/// A session the hook acts for: its name, bound on a connection that never starts busd.
+pub struct Session {
+    pub client: Client,
+    pub name: String,
+}
+
+/// Run a hook and turn its outcome into output and an exit code.
+pub async fn run(cmd: HookCommand, as_name: Option<String>) -> ExitCode {
+    let input = HookInput::from_stdin();
+    let outcome = async {
+        let connect = session(as_name.as_deref(), &input);
+        let Some(session) = tokio::time::timeout(CONNECT_WITHIN, connect)
+            .await
+            .map_err(|_| anyhow::anyhow!("busd did not answer within {CONNECT_WITHIN:?}"))??
+        else {
+            return Ok(Outcome::Silent);
+        };
+        match cmd {
+            HookCommand::Stop { no_wait: true, .. } => {
+                bounded(stop::pending(&session, &input)).await
+            }
+            HookCommand::Stop {
+                timeout, ready_fd, ..
+            } => stop::wait(&session, timeout, ready_fd).await,
+            HookCommand::Prompt => bounded(context::context(&session, "UserPromptSubmit")).await,
+            HookCommand::SessionStart => bounded(context::context(&session, "SessionStart")).await,
+        }
+    };
+    match outcome.await {
+        Ok(Outcome::Silent) => ExitCode::SUCCESS,
+        Ok(Outcome::Stdout(json)) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Ok(Outcome::Wake(text)) => {
+            eprintln!("{text}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("bus hook: {e:#}; going on without the bus");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// The session's name and a connection acting as it; `None` when there is no name or no
+/// daemon (both are normal: the hook then stays silent).
+async fn session(as_name: Option<&str>, input: &HookInput) -> anyhow::Result<Option<Session>> {
+    let client = identity::client(false)?;
+    let mut sessions: Vec<String> = identity::session_from_env().into_iter().collect();
+    if let Some(id) = input.session_id.as_ref().filter(|id| !id.is_empty())
+        && !sessions.contains(id)
+    {
+        sessions.push(id.clone());
+    }
+    let name = match identity::resolve(&client, as_name, &sessions).await {
+        Ok(Some(name)) => name,
+        Ok(None) | Err(ClientError::Unavailable(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    match identity::act_as(&client, &name).await {
+        Ok(()) => Ok(Some(Session { client, name })),
+        Err(ClientError::Unavailable(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A synchronous hook holds Claude Code up: it must answer quickly or not at all.
+async fn bounded(work: impl Future<Output = anyhow::Result<Outcome>>) -> anyhow::Result<Outcome> {
+    tokio::time::timeout(CONNECT_WITHIN, work)
+        .await
+        .map_err(|_| anyhow::anyhow!("busd did not answer within {CONNECT_WITHIN:?}"))?
+}

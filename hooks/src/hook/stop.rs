@@ -1,0 +1,126 @@
+//! `bus hook stop`: wake an idle session when mail arrives for it.
+//!
+//! Run as a Stop hook with `"asyncRewake": true`, Claude Code starts it in the background each
+//! time the session stops. It parks in busd (an `inbox` wait: no polling) until mail for the
+//! session's name commits, takes the mail, writes it to stderr and exits 2, which wakes the
+//! session with the mail in front of it. Only one such waiter lives per name: a newer one
+//! replaces an older one, which exits 0. A graceful shutdown of busd ends the wait (exit 0); a
+//! crash does not: the hook starts busd again and waits on. `--no-wait` is the synchronous form.
+
+use std::time::{Duration, Instant};
+
+use proto::client::{Client, ClientError};
+use proto::{ErrorKind, InboxPage, Request, Response, limits};
+
+use super::text;
+use super::{HookInput, Outcome, Session};
+use crate::identity;
+
+/// The most messages one wake-up delivers; the rest stay unread and are counted.
+const MAIL_LIMIT: u32 = 20;
+
+/// The synchronous form: pending mail becomes `{"decision":"block","reason":...}`.
+pub async fn pending(session: &Session, input: &HookInput) -> anyhow::Result<Outcome> {
+    // Claude is already continuing because of a stop hook: let it stop; the mail stays unread
+    // for the next stop, prompt or inbox call.
+    if input.stop_hook_active {
+        return Ok(Outcome::Silent);
+    }
+    let page = take(&session.client, MAIL_LIMIT).await?;
+    if page.messages.is_empty() {
+        return Ok(Outcome::Silent);
+    }
+    let reason = text::mail(&session.name, &page);
+    Ok(Outcome::Stdout(
+        serde_json::json!({ "decision": "block", "reason": reason }),
+    ))
+}
+
+/// The waiting form: wait up to `timeout` seconds for mail, then deliver it with exit 2.
+pub async fn wait(
+    session: &Session,
+    timeout: f64,
+    ready_fd: Option<i32>,
+) -> anyhow::Result<Outcome> {
+    limits::seconds("timeout", timeout, None)?;
+    let deadline = Instant::now() + Duration::from_secs_f64(timeout);
+    let slot = format!("stop-hook:{}", session.name);
+    // Claude Code is this process's parent. Should it die, the hook is orphaned and must not
+    // take mail that no session would see.
+    let parent = std::os::unix::process::parent_id();
+    if let Some(fd) = ready_fd {
+        signal_ready(fd);
+    }
+    let mut client = session.client.clone();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(Outcome::Silent);
+        }
+        let wait = left.min(Duration::from_secs_f64(limits::WAIT_MAX_SECONDS));
+        let started = Instant::now();
+        let peek = Request::Inbox {
+            consume: false,
+            limit: 1,
+            wait: wait.as_secs_f64(),
+            waiter: Some(slot.clone()),
+        };
+        let page = match client.call(peek).await {
+            Ok(Response::Inbox(page)) => page,
+            Ok(other) => anyhow::bail!("busd answered inbox with {other:?}"),
+            Err(e) if e.kind() == Some(ErrorKind::Replaced) => return Ok(Outcome::Silent),
+            Err(ClientError::Unavailable(_)) => {
+                // busd vanished without answering: a crash, not a shutdown (which answers).
+                // Start it again, as the session's shim would on its next call, and wait on.
+                client = identity::client(true)?;
+                if identity::act_as(&client, &session.name).await.is_err() {
+                    return Ok(Outcome::Silent);
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if page.messages.is_empty() {
+            // Empty before the wait was over: busd is shutting down.
+            if started.elapsed() + Duration::from_millis(10) < wait {
+                return Ok(Outcome::Silent);
+            }
+            continue;
+        }
+        if std::os::unix::process::parent_id() != parent {
+            return Ok(Outcome::Silent);
+        }
+        let page = take(&client, MAIL_LIMIT).await?;
+        // Someone else (the session's own inbox call) took it first: keep waiting.
+        if !page.messages.is_empty() {
+            return Ok(Outcome::Wake(text::mail(&session.name, &page)));
+        }
+    }
+}
+
+/// Consume up to `limit` messages now.
+async fn take(client: &Client, limit: u32) -> anyhow::Result<InboxPage> {
+    let request = Request::Inbox {
+        consume: true,
+        limit,
+        wait: 0.0,
+        waiter: None,
+    };
+    match client.call(request).await? {
+        Response::Inbox(page) => Ok(page),
+        other => anyhow::bail!("busd answered inbox with {other:?}"),
+    }
+}
+
+/// Write one byte to `fd` and close it: the wait is about to be issued.
+fn signal_ready(fd: i32) {
+    if fd < 3 {
+        return;
+    }
+    // SAFETY: the descriptor was handed to this process for this one write; a closed or
+    // invalid one makes both calls fail harmlessly.
+    unsafe {
+        libc::write(fd, b"r".as_ptr().cast(), 1);
+        libc::close(fd);
+    }
+}
