@@ -11,10 +11,10 @@ const TOP: f64 = 40.0;
 const BOTTOM: f64 = 60.0;
 const COLORS: [&str; 5] = ["#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#9467bd"];
 
-fn open(title: &str) -> String {
+fn open(title: &str, h: f64) -> String {
     let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" \
-         viewBox=\"0 0 {W} {H}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{h}\" \
+         viewBox=\"0 0 {W} {h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
     );
     let _ = writeln!(
@@ -34,10 +34,16 @@ fn escape(s: &str) -> String {
 
 /// Cumulative distribution of each series of latencies (ms), log-scaled x axis.
 pub fn wake_cdf(series: &[(String, Vec<f64>)]) -> String {
-    let mut s = open("Wake latency: send → waiting reader has the message (CDF)");
+    // The legend goes under the plot, one line per series.
+    let legend = 18.0 * series.len() as f64;
+    let mut s = open(
+        "Wake latency: send → waiting reader has the message (CDF)",
+        H + legend,
+    );
     let all = series.iter().flat_map(|(_, v)| v.iter().copied());
     let (lo, hi) = all.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let lo_exp = lo.max(1e-3).log10().floor() as i32;
+    // Start a decade below the 1 ms target at least, so that its line is inside the plot.
+    let lo_exp = (lo.max(1e-3).log10().floor() as i32).min(-1);
     let hi_exp = (hi.max(lo * 10.0).log10().ceil() as i32).max(lo_exp + 1);
     let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
     let x = |ms: f64| {
@@ -97,15 +103,14 @@ pub fn wake_cdf(series: &[(String, Vec<f64>)]) -> String {
             "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
             points.trim_end()
         );
-        // The legend sits bottom right, where a CDF has no lines.
-        let ly = TOP + ph - 12.0 - 18.0 * (series.len() - 1 - i) as f64;
+        let ly = H + 18.0 * i as f64;
         let _ = writeln!(
             s,
             "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"14\" height=\"4\" fill=\"{color}\"/>\
              <text x=\"{:.1}\" y=\"{:.1}\">{} ({} samples)</text>",
-            LEFT + pw - 330.0,
+            LEFT,
             ly - 4.0,
-            LEFT + pw - 310.0,
+            LEFT + 20.0,
             ly,
             escape(label),
             values.len()
@@ -129,7 +134,10 @@ pub fn wake_cdf(series: &[(String, Vec<f64>)]) -> String {
 
 /// Bars of sends per second by number of clients, with the target as a dashed line.
 pub fn throughput(points: &[(usize, f64)], target: f64) -> String {
-    let mut s = open("busd durable sends per second, by concurrent clients (no MCP)");
+    let mut s = open(
+        "busd durable sends per second, by concurrent clients (no MCP)",
+        H,
+    );
     let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
     let top = points.iter().map(|p| p.1).fold(target, f64::max).max(1.0) * 1.15;
     let step = nice_step(top / 5.0);

@@ -23,9 +23,10 @@ const SECTION: &str = "2 wake";
 const LOST_AFTER: Duration = Duration::from_secs(2);
 
 /// How long a reader waits before each message is sent (varied, so that sends do not line up
-/// with anything periodic).
-fn quiet(i: usize) -> Duration {
-    Duration::from_micros(3000 + (i as u64 * 773) % 4000)
+/// with anything periodic); `slow` doubles it for each time the reader was not parked yet
+/// (a loaded machine), up to 64 times.
+fn quiet(i: usize, slow: u32) -> Duration {
+    Duration::from_micros(3000 + (i as u64 * 773) % 4000) * 2u32.pow(slow.min(6))
 }
 
 #[derive(Default)]
@@ -177,18 +178,16 @@ async fn blocking(
     let mut out = Wake::default();
     let n = ctx.opts.pick(30, 300);
     let mut i = 0;
-    while out.wake.len() < n {
+    // On a machine too loaded to park the reader in time, stop with the samples there are.
+    while out.wake.len() < n && i < 2 * n + 10 {
         i += 1;
-        if i > 2 * n + 10 {
-            bail!("the reader was not parked for {} samples", out.not_parked);
-        }
         let content = format!("wake {i}");
         let waiting = async {
             let page = reader.call("inbox", json!({ "wait": 30 })).await;
             (page, Instant::now())
         };
         let sending = async {
-            tokio::time::sleep(quiet(i)).await;
+            tokio::time::sleep(quiet(i, out.not_parked as u32)).await;
             let parked = !server.is_ours() || fixture::status(&probe).await?.waiting == 1;
             let t0 = Instant::now();
             sender
@@ -266,12 +265,9 @@ async fn hook(ctx: &Ctx, bus_exe: &std::path::Path) -> anyhow::Result<Samples> {
     let probe = bus.client();
     let n = ctx.opts.pick(10, 60);
     let mut samples = Samples::new();
-    let mut tries = 0;
-    while samples.len() < n {
+    let (mut tries, mut not_waiting) = (0, 0);
+    while samples.len() < n && tries < 2 * n + 10 {
         tries += 1;
-        if tries > 2 * n + 10 {
-            bail!("bus hook stop was not waiting in time");
-        }
         let mut child = tokio::process::Command::new(bus_exe)
             .args(["hook", "stop"])
             .env("BUS_DB", bus.db())
@@ -293,7 +289,7 @@ async fn hook(ctx: &Ctx, bus_exe: &std::path::Path) -> anyhow::Result<Samples> {
             (status, Instant::now())
         };
         let sending = async {
-            tokio::time::sleep(Duration::from_millis(50) + quiet(tries)).await;
+            tokio::time::sleep(Duration::from_millis(50) + quiet(tries, not_waiting)).await;
             let parked = fixture::status(&probe).await?.waiting == 1;
             let t0 = Instant::now();
             sender
@@ -313,6 +309,8 @@ async fn hook(ctx: &Ctx, bus_exe: &std::path::Path) -> anyhow::Result<Samples> {
         }
         if parked {
             samples.push(t1 - t0);
+        } else {
+            not_waiting += 1;
         }
     }
     Ok(samples)
