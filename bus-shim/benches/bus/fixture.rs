@@ -26,16 +26,14 @@ impl Bins {
     /// the binary users run), then find them. `build: false` takes them as they are.
     pub fn build(build: bool) -> anyhow::Result<Bins> {
         let shim = PathBuf::from(env!("CARGO_BIN_EXE_bus-shim"));
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .context("the workspace folder")?;
+        let root = crate::opts::workspace();
         if build {
             eprintln!(
                 "building the release binaries (cargo build --release --workspace --bins)..."
             );
             let status = std::process::Command::new(env!("CARGO"))
                 .args(["build", "--release", "--workspace", "--bins", "--quiet"])
-                .current_dir(root)
+                .current_dir(&root)
                 .status()
                 .context("running cargo build")?;
             if !status.success() {

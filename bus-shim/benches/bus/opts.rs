@@ -12,7 +12,8 @@ const USAGE: &str = "usage: cargo bench -p bus-shim --bench bus -- [--quick] [--
                    (run through `sh -c`, with BUS_DB set to a fresh database for each bus), e.g.
                    --compare \"$(bus-shim/benches/python-claude-bus.sh)\"
   --compare-label  how to name that server in the table (default: Python claude-bus 0.2)
-  --out DIR        write results.md, wake-latency.svg and throughput.svg into DIR
+  --out DIR        write results.md, wake-latency.svg and throughput.svg into DIR (a relative
+                   DIR is taken from the workspace folder: cargo runs benchmarks in the package)
   --no-build       measure the binaries already in target/release (to compare builds)
   --only LIST      run only these scenarios: calls, wake, throughput, daemon, history, many,
                    startup, idle";
@@ -28,6 +29,12 @@ pub const SCENARIOS: [&str; 8] = [
     "startup",
     "idle",
 ];
+
+/// The workspace folder (cargo runs a benchmark in its package's folder).
+pub fn workspace() -> PathBuf {
+    let package = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    package.parent().map_or(package.clone(), PathBuf::from)
+}
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -59,7 +66,7 @@ impl Options {
                 "--quick" => opts.quick = true,
                 "--compare" => opts.compare = Some(value("--compare")?),
                 "--compare-label" => opts.compare_label = value("--compare-label")?,
-                "--out" => opts.out = Some(PathBuf::from(value("--out")?)),
+                "--out" => opts.out = Some(workspace().join(value("--out")?)),
                 "--no-build" => opts.build = false,
                 "--only" => {
                     for name in value("--only")?.split(',') {
