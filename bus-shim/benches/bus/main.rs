@@ -9,6 +9,7 @@
 mod calls;
 mod chart;
 mod daemon;
+mod figure;
 mod fixture;
 mod history;
 mod idle;
