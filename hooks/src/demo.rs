@@ -248,22 +248,11 @@ impl Shim {
 
 /// bus-shim beside this executable (installed together), else on PATH.
 fn find_shim() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let beside = exe.with_file_name("bus-shim");
-    if beside.is_file() {
-        return Ok(beside);
-    }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("bus-shim"))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "cannot find bus-shim beside {} or on PATH: install claude-bus (see README)",
-                exe.display()
-            )
-        })
+    proto::client::find_program("bus-shim").ok_or_else(|| {
+        anyhow::anyhow!(
+            "cannot find bus-shim beside this bus or on PATH: install claude-bus (see README)"
+        )
+    })
 }
 
 /// Stop the throwaway bus's daemon (started by the first shim) and wait until it has exited.

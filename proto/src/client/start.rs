@@ -139,19 +139,26 @@ pub fn find_busd(explicit: Option<&Path>) -> Result<PathBuf, StartError> {
     if let Some(p) = std::env::var_os("BUS_DAEMON").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(p));
     }
-    let exe = std::env::current_exe()?;
-    let beside = exe.with_file_name("busd");
+    find_program("busd").ok_or_else(|| StartError::NotFound {
+        beside: std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|dir| dir.display().to_string()))
+            .unwrap_or_default(),
+    })
+}
+
+/// One of claude-bus's programs: beside this executable (they are installed together), else
+/// on PATH.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let beside = std::env::current_exe().ok()?.with_file_name(name);
     if beside.is_file() {
-        return Ok(beside);
+        return Some(beside);
     }
     std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("busd"))
+        .map(|dir| dir.join(name))
         .find(|p| p.is_file())
-        .ok_or_else(|| StartError::NotFound {
-            beside: exe.parent().unwrap_or(Path::new("")).display().to_string(),
-        })
 }
 
 async fn spawn_and_wait(
