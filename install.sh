@@ -19,7 +19,15 @@ case ":$PATH:" in
     *) echo "    note: $bin is not on your PATH; add it (e.g. in ~/.profile): export PATH=\"$bin:\$PATH\"" ;;
 esac
 
-echo "==> starting the bus"
+# A busd of the same protocol keeps serving across an upgrade; restart it when it is another
+# build, so the new code runs (sessions reconnect by themselves).
+installed=$("$bin/busd" --version | awk '{print $2}')
+running=$("$bin/bus" status --json 2>/dev/null | sed -n 's/.*"version":"\([^"]*\)".*/\1/p')
+if [ -n "$running" ] && [ "$running" != "$installed" ]; then
+    echo "==> restarting busd $running as $installed"
+    "$bin/bus" stop
+fi
+echo "==> the bus is running"
 "$bin/bus" status
 
 if command -v claude >/dev/null 2>&1; then
