@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use proto::client::{Client, ClientOptions};
 use proto::paths::BusPaths;
-use proto::{ClientKind, PROTOCOL_VERSION, Request};
+use proto::{ClientKind, Request};
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
@@ -260,13 +260,9 @@ async fn stop_daemon(db: &Path) {
     let paths = BusPaths::new(db.to_path_buf(), None);
     let lock = paths.daemon_lock.clone();
     let client = Client::new(ClientOptions {
-        paths,
-        kind: ClientKind::Cli,
-        session_id: None,
         autostart: false,
-        busd: None,
         reconnect_for: Duration::from_secs(2),
-        protocol: PROTOCOL_VERSION,
+        ..ClientOptions::new(paths, ClientKind::Cli)
     });
     if client.call(Request::Shutdown).await.is_ok() {
         let _ = wait_for_exit(&lock).await;

@@ -130,13 +130,10 @@ impl TempBus {
     /// A protocol-level client that never starts a daemon.
     pub fn client(&self) -> Client {
         Client::new(ClientOptions {
-            paths: self.paths.clone(),
-            kind: ClientKind::Other,
-            session_id: None,
             autostart: false,
             busd: Some(self.busd.clone()),
             reconnect_for: Duration::from_secs(10),
-            protocol: proto::PROTOCOL_VERSION,
+            ..ClientOptions::new(self.paths.clone(), ClientKind::Other)
         })
     }
 

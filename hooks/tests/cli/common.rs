@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use proto::ClientKind;
 use proto::client::{Client, ClientOptions, spawn_daemon};
 use proto::paths::BusPaths;
-use proto::{ClientKind, PROTOCOL_VERSION};
 use serde_json::{Value, json};
 
 pub use crate::process::{Cmd, Out};
@@ -138,13 +138,9 @@ impl Bus {
     /// A protocol client for setting up a test (never starts busd).
     pub fn client(&self) -> Client {
         Client::new(ClientOptions {
-            paths: self.paths.clone(),
-            kind: ClientKind::Other,
-            session_id: None,
             autostart: false,
-            busd: None,
             reconnect_for: Duration::from_secs(5),
-            protocol: PROTOCOL_VERSION,
+            ..ClientOptions::new(self.paths.clone(), ClientKind::Other)
         })
     }
 

@@ -47,18 +47,27 @@ pub struct ClientOptions {
 }
 
 impl ClientOptions {
-    /// Options from the environment (`BUS_DB`, `BUS_SOCKET`, `CLAUDE_CODE_SESSION_ID`).
-    pub fn from_env(kind: ClientKind) -> std::io::Result<Self> {
-        Ok(ClientOptions {
-            paths: BusPaths::from_env()?,
+    /// The defaults for a bus: no session id, start busd when none answers (found the usual
+    /// way), 15 s to get a daemon back, our protocol.
+    pub fn new(paths: BusPaths, kind: ClientKind) -> Self {
+        ClientOptions {
+            paths,
             kind,
-            session_id: std::env::var("CLAUDE_CODE_SESSION_ID")
-                .ok()
-                .filter(|s| !s.is_empty()),
+            session_id: None,
             autostart: true,
             busd: None,
             reconnect_for: Duration::from_secs(15),
             protocol: PROTOCOL_VERSION,
+        }
+    }
+
+    /// Options from the environment (`BUS_DB`, `BUS_SOCKET`, `CLAUDE_CODE_SESSION_ID`).
+    pub fn from_env(kind: ClientKind) -> std::io::Result<Self> {
+        Ok(ClientOptions {
+            session_id: std::env::var("CLAUDE_CODE_SESSION_ID")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            ..ClientOptions::new(BusPaths::from_env()?, kind)
         })
     }
 }

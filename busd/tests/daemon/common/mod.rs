@@ -104,13 +104,10 @@ impl TestBus {
     /// Options for a client of this bus that never starts a daemon itself.
     pub fn options(&self, kind: ClientKind) -> ClientOptions {
         ClientOptions {
-            paths: self.paths.clone(),
-            kind,
-            session_id: None,
             autostart: false,
             busd: Some(busd_exe()),
             reconnect_for: Duration::from_secs(10),
-            protocol: proto::PROTOCOL_VERSION,
+            ..ClientOptions::new(self.paths.clone(), kind)
         }
     }
 
