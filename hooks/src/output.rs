@@ -23,6 +23,15 @@ pub fn message(m: &Message) -> String {
     out
 }
 
+/// The table of `rows`, or `empty` when there are none.
+pub fn listing(empty: &str, header: &[&str], rows: &[Vec<String>]) -> String {
+    if rows.is_empty() {
+        empty.to_owned()
+    } else {
+        table(header, rows)
+    }
+}
+
 /// Rows under a header, each column as wide as its widest cell (cells cut at 48 characters).
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let cut = |s: &str| -> String {

@@ -19,10 +19,6 @@ pub async fn agents(
     if json {
         return output::json(&list);
     }
-    if list.agents.is_empty() {
-        println!("no agents");
-        return Ok(());
-    }
     let rows: Vec<Vec<String>> = list
         .agents
         .iter()
@@ -49,7 +45,7 @@ pub async fn agents(
         })
         .collect();
     let header = ["NAME", "STATUS", "ROLE", "OWNS", "SEEN", "OVERLAPS"];
-    println!("{}", output::table(&header, &rows));
+    println!("{}", output::listing("no agents", &header, &rows));
     Ok(())
 }
 
@@ -57,10 +53,6 @@ pub async fn claims(client: &Client, json: bool) -> anyhow::Result<()> {
     let list = reply!(client.call(Request::ListClaims).await?, Claims);
     if json {
         return output::json(&list);
-    }
-    if list.claims.is_empty() {
-        println!("no live claims");
-        return Ok(());
     }
     let rows: Vec<Vec<String>> = list
         .claims
@@ -73,7 +65,8 @@ pub async fn claims(client: &Client, json: bool) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    println!("{}", output::table(&["PATH", "OWNER", "EXPIRES IN"], &rows));
+    let header = ["PATH", "OWNER", "EXPIRES IN"];
+    println!("{}", output::listing("no live claims", &header, &rows));
     Ok(())
 }
 

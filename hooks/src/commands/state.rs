@@ -60,10 +60,6 @@ pub async fn run(
             if json {
                 return output::json(&list);
             }
-            if list.keys.is_empty() {
-                println!("no keys");
-                return Ok(());
-            }
             let rows: Vec<Vec<String>> = list
                 .keys
                 .iter()
@@ -76,10 +72,8 @@ pub async fn run(
                     ]
                 })
                 .collect();
-            println!(
-                "{}",
-                output::table(&["KEY", "VERSION", "BY", "UPDATED"], &rows)
-            );
+            let header = ["KEY", "VERSION", "BY", "UPDATED"];
+            println!("{}", output::listing("no keys", &header, &rows));
         }
     }
     Ok(())
