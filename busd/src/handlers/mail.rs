@@ -57,6 +57,10 @@ impl Handler<'_> {
         let me = self.me()?;
         limits::limit(limit)?;
         limits::seconds("wait", wait, Some(limits::WAIT_MAX_SECONDS))?;
+        if wait == 0.0 {
+            let page = self.look(&me, consume, limit).await?;
+            return Ok(Response::Inbox(inbox_page(page)));
+        }
         // Subscribe before the first look, so mail committed in between still wakes us.
         let mut signal = self.shared.hub.mail(&me);
         let slot = waiter.map(|key| self.shared.presence.take_slot(&key));
@@ -65,7 +69,6 @@ impl Handler<'_> {
         loop {
             let page = self.look(&me, consume, limit).await?;
             let done = !page.messages.is_empty()
-                || wait == 0.0
                 || tokio::time::Instant::now() >= deadline
                 || self.shared.stopping.is_cancelled();
             if done {
