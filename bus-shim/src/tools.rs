@@ -271,9 +271,6 @@ impl Bus {
         &self,
         Parameters(a): Parameters<SetStateArgs>,
     ) -> Result<Json<StateWritten>, String> {
-        // A value too large for a request frame would be refused by the frame's limit, in
-        // words about frames: refuse it by its own limit first (busd checks it again).
-        proto::limits::value(a.value.len()).map_err(|e| e.message)?;
         let request = Request::SetState {
             key: a.key,
             value: a.value,

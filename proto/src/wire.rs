@@ -130,6 +130,15 @@ impl Request {
         }
     }
 
+    /// The refusal of a content or value over its size limit, if this request carries one.
+    pub fn oversize(&self) -> Option<WireError> {
+        match self {
+            Request::Send { content, .. } => crate::limits::content(content).err(),
+            Request::SetState { value, .. } => crate::limits::value(value.len()).err(),
+            _ => None,
+        }
+    }
+
     /// Whether applying this request twice could differ from applying it once; such requests
     /// are recorded so that a retried id gets the first answer.
     pub fn is_effectful(&self) -> bool {

@@ -101,6 +101,16 @@ async fn oversize_values_are_refused_with_the_limit() {
         why.starts_with("value would be 3145728 bytes, over the limit of 1048576"),
         "a value too large for a frame is refused by its own limit: {why}"
     );
+    let why = s
+        .err(
+            "send",
+            json!({"to": "b", "content": "x".repeat(3 * 1024 * 1024)}),
+        )
+        .await;
+    assert!(
+        why.starts_with("content is 3145728 bytes, over the limit of 65536"),
+        "content too large for a frame is refused by its own limit: {why}"
+    );
     s.ok(
         "set_state",
         json!({"key": "k", "value": "v".repeat(1024 * 1024)}),

@@ -165,13 +165,17 @@ impl Client {
         })
         .map_err(|e| refused(ErrorKind::Internal, e.to_string()))?;
         if frame.len() > MAX_REQUEST_FRAME {
-            return Err(refused(
-                ErrorKind::TooLarge,
-                format!(
-                    "request is {} bytes, over the limit of {MAX_REQUEST_FRAME}: send less at once",
-                    frame.len()
-                ),
-            ));
+            // Say which limit of the request's own is broken, if one is, rather than the frame's.
+            let error = request.oversize().unwrap_or_else(|| {
+                WireError::new(
+                    ErrorKind::TooLarge,
+                    format!(
+                        "request is {} bytes, over the limit of {MAX_REQUEST_FRAME}: send less at once",
+                        frame.len()
+                    ),
+                )
+            });
+            return Err(ClientError::Refused(error));
         }
         // Each loss of the connection opens a fresh window to get a daemon back; a request that
         // keeps killing its connection is given up after a few resends.
