@@ -179,7 +179,7 @@ impl Handler<'_> {
     }
 }
 
-fn inbox_page(page: Page) -> InboxPage {
+pub(super) fn inbox_page(page: Page) -> InboxPage {
     InboxPage {
         messages: page.messages.into_iter().map(message).collect(),
         pending_count: page.pending,
