@@ -3,6 +3,7 @@
 //! or answered with another command's outcome.
 
 use proto::client::{Client, ClientOptions};
+use proto::paths::BusPaths;
 use proto::{ClientKind, ErrorKind, InboxPage, Request, Response, StateMode};
 use tokio_util::sync::CancellationToken;
 
@@ -39,10 +40,10 @@ async fn registered(bus: &TestBus, client_id: &str, name: &str) -> Raw {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consume_cancelled_as_busd_goes_away_still_hands_its_messages_over() {
     let bus = TestBus::start().await;
-    let mut relay = Relay::start(&bus);
+    let mut relay = Relay::start(bus.paths.socket.clone(), bus.dir.path().join("relay.sock"));
     let sender = bus.session("sender").await;
     let reader = Client::new(ClientOptions {
-        paths: relay.paths.clone(),
+        paths: BusPaths::new(bus.paths.db.clone(), Some(relay.socket.clone())),
         ..bus.options(ClientKind::Other)
     });
     register(&reader, "reader").await.expect("register");

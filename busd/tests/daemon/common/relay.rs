@@ -1,5 +1,7 @@
 //! A relay between clients and busd that loses busd's replies and breaks its connections when
 //! the test says, the way a crash of busd would, at exactly the moment the test chooses.
+//!
+//! Self-contained (it needs only `proto`), so that bus-shim's tests include this same file.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -7,14 +9,11 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use proto::frame::{self, MAX_REPLY_FRAME, MAX_REQUEST_FRAME};
-use proto::paths::BusPaths;
 use proto::{Envelope, Reply};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::{CancellationToken, DropGuard};
-
-use super::TestBus;
 
 /// How long a test waits for a frame to pass the relay.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -29,8 +28,8 @@ pub enum Passed {
 }
 
 pub struct Relay {
-    /// The bus as its clients see it: the relay's socket in place of busd's.
-    pub paths: BusPaths,
+    /// Where clients connect instead of busd's socket.
+    pub socket: PathBuf,
     control: Arc<Mutex<Control>>,
     passed: mpsc::UnboundedReceiver<Passed>,
     _stop: DropGuard,
@@ -43,9 +42,8 @@ struct Control {
 }
 
 impl Relay {
-    /// A relay in front of `bus`'s busd.
-    pub fn start(bus: &TestBus) -> Relay {
-        let socket = bus.dir.path().join("relay.sock");
+    /// A relay on `socket` in front of the busd listening on `daemon`.
+    pub fn start(daemon: PathBuf, socket: PathBuf) -> Relay {
         let listener = UnixListener::bind(&socket).expect("bind the relay's socket");
         let control = Arc::new(Mutex::new(Control {
             hold_replies: false,
@@ -53,7 +51,6 @@ impl Relay {
         }));
         let (tx, passed) = mpsc::unbounded_channel();
         let stop = CancellationToken::new();
-        let daemon = bus.paths.socket.clone();
         tokio::spawn({
             let (control, stop) = (control.clone(), stop.clone());
             async move {
@@ -77,7 +74,7 @@ impl Relay {
             }
         });
         Relay {
-            paths: BusPaths::new(bus.paths.db.clone(), Some(socket)),
+            socket,
             control,
             passed,
             _stop: stop.drop_guard(),
