@@ -191,3 +191,24 @@ async fn a_request_id_reused_for_another_command_is_refused_clearly() {
         Ok(Response::Sent(_))
     ));
 }
+
+#[tokio::test]
+async fn a_claim_resent_without_its_name_is_answered_with_its_owner() {
+    let bus = TestBus::start().await;
+    let mut first = registered(&bus, "claimer", "alpha").await;
+    let claim = Request::Claim {
+        path: "src/a.rs".into(),
+        ttl: 600.0,
+    };
+    let claimed = first.call(2, claim.clone()).await;
+    assert!(
+        matches!(claimed.body, Ok(Response::Claimed(_))),
+        "{claimed:?}"
+    );
+    let mut unbound = Raw::accepted(&bus, "claimer").await;
+    let resent = unbound.call(2, claim).await;
+    assert_eq!(
+        resent.body, claimed.body,
+        "path, owner and expiry as the first time"
+    );
+}
