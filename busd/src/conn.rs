@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::handlers;
-use crate::presence::{ConnId, Peer};
+use crate::presence::{Binding, ConnId, Identity, Peer};
 use crate::server::Shared;
 use crate::store::Write;
 
@@ -32,24 +32,13 @@ const MAX_IN_FLIGHT: usize = 64;
 /// How long a reply may wait for a client that does not read, once the connection is closing.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Who a connection acts as.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub(crate) enum Identity {
-    #[default]
-    None,
-    /// A session that registered the name and holds it while connected.
-    Session(String),
-    /// The `bus` command acting as a name it does not hold.
-    Acting(String),
-}
-
 /// What handlers know about the connection they serve.
 pub(crate) struct ConnCtx {
     pub id: ConnId,
     pub hello: Hello,
     /// The connection's socket, valid while the connection is served (handlers end first).
     socket: RawFd,
-    pub identity: Mutex<Identity>,
+    pub identity: Binding,
     in_flight: Mutex<HashMap<u64, CancellationToken>>,
 }
 
@@ -64,10 +53,7 @@ impl ConnCtx {
 
     /// The bound name, if any.
     pub fn name(&self) -> Option<String> {
-        match &*self.identity.lock().unwrap() {
-            Identity::None => None,
-            Identity::Session(n) | Identity::Acting(n) => Some(n.clone()),
-        }
+        self.identity.name()
     }
 }
 
@@ -105,7 +91,7 @@ pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>) {
         id,
         hello,
         socket,
-        identity: Mutex::new(Identity::None),
+        identity: Binding::default(),
         in_flight: Mutex::new(HashMap::new()),
     });
 
@@ -187,7 +173,7 @@ pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>) {
     drop(replies);
     let _ = tokio::time::timeout(FLUSH_TIMEOUT, writer_task).await;
 
-    let identity = std::mem::take(&mut *ctx.identity.lock().unwrap());
+    let identity = ctx.identity.take();
     if let Identity::Session(name) = identity {
         release_name(&shared, id, name).await;
     }

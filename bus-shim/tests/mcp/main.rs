@@ -7,6 +7,9 @@ mod identity;
 mod listing;
 mod mail;
 mod presence;
+// The relay of busd's own tests, shared rather than copied.
+#[path = "../../../busd/tests/daemon/common/relay.rs"]
+mod relay;
 mod restart;
 mod startup;
 mod state;

@@ -1,9 +1,12 @@
 //! busd dying under live sessions: every shim reconnects by itself (starting a new busd),
-//! binds its name again and carries on; a waiting call in flight is resent and completes.
+//! binds its name again and carries on; a waiting call in flight is resent and completes; a
+//! consuming call cancelled just before the connection went keeps the mail it took.
 
+use proto::{Request, Response};
 use serde_json::json;
 
 use crate::common::*;
+use crate::relay::{Passed, Relay};
 
 #[tokio::test]
 async fn after_busd_is_killed_shims_reconnect_rebind_and_carry_on() {
@@ -37,6 +40,67 @@ async fn after_busd_is_killed_shims_reconnect_rebind_and_carry_on() {
     let c = bus.session().await;
     let why = c.err("register", json!({"name": "a"})).await;
     assert!(why.contains("held by a connected session"), "{why}");
+    let rest = a.ok("inbox", json!({})).await;
+    assert_eq!(
+        rest,
+        json!({"messages": [], "pending_count": 0}),
+        "nothing twice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consuming_inbox_cancelled_as_busd_goes_away_hands_its_mail_to_the_next_call() {
+    let bus = Bus::new();
+    let b = bus.named("b").await;
+    // a's shim reaches busd through a relay that can lose replies and break the connection.
+    let mut relay = Relay::start(
+        bus.dir.path().join("busd.sock"),
+        bus.dir.path().join("relay.sock"),
+    );
+    let socket = relay.socket.display().to_string();
+    let a = bus.session_with(&[("BUS_SOCKET", &socket)]).await;
+    a.ok("register", json!({"name": "a"})).await;
+    let mut sent = Vec::new();
+    for content in ["one", "two", "three"] {
+        sent.push(b.ok("send", json!({"to": "a", "content": content})).await["id"].clone());
+    }
+
+    relay.hold_replies();
+    let call = a.start("inbox", json!({"limit": 1000})).await;
+    // busd took the messages and answered; the answer does not get through.
+    loop {
+        if let Passed::HeldBack(reply) = relay.next().await {
+            assert!(
+                matches!(&reply.body, Ok(Response::Inbox(page)) if page.messages.len() == 3),
+                "{reply:?}"
+            );
+            break;
+        }
+    }
+    // The MCP client cancels; the cancel reaches busd; then the connection is gone.
+    call.cancel(Some("the user pressed escape".into()))
+        .await
+        .expect("cancel sent");
+    loop {
+        if let Passed::Request(envelope) = relay.next().await
+            && matches!(envelope.body, Request::Cancel { .. })
+        {
+            break;
+        }
+    }
+    relay.cut();
+
+    let page = a.ok("inbox", json!({"wait": 30})).await;
+    let ids: Vec<_> = page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["id"].clone())
+        .collect();
+    assert_eq!(
+        ids, sent,
+        "held by the shim and handed to the next call: {page}"
+    );
     let rest = a.ok("inbox", json!({})).await;
     assert_eq!(
         rest,

@@ -10,6 +10,8 @@ use proto::{
 use tokio_util::sync::CancellationToken;
 
 use super::{Handler, unexpected};
+use crate::hub::MailSignal;
+use crate::presence::Waiting;
 use crate::store::{MessageRow, Outcome, Page, Read, Write};
 
 impl Handler<'_> {
@@ -46,6 +48,10 @@ impl Handler<'_> {
     }
 
     /// Read the inbox; with `wait`, park on the hub until mail for this name commits.
+    ///
+    /// The inbox is the connection's, under whatever name it holds at each look: a `register`
+    /// on the same connection while this waits moves the wait to the new name, so the old
+    /// name's mail is left for whoever holds it next.
     pub(super) async fn inbox(
         &self,
         consume: bool,
@@ -61,20 +67,30 @@ impl Handler<'_> {
             let page = self.look(&me, consume, limit).await?;
             return Ok(Response::Inbox(inbox_page(page)));
         }
-        // Subscribe before the first look, so mail committed in between still wakes us.
-        let mut signal = self.shared.hub.mail(&me);
+        let mut identity = self.ctx.identity.watch();
         let slot = waiter.map(|key| self.shared.presence.take_slot(&key));
         let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(wait);
-        let mut waiting = None;
+        // The name waited for, its wake-ups, and (once parked) its "waiting" mark.
+        let mut watched: Option<(String, MailSignal, Option<Waiting>)> = None;
         loop {
-            let page = self.look(&me, consume, limit).await?;
+            let me = identity
+                .borrow_and_update()
+                .name()
+                .map(str::to_owned)
+                .ok_or_else(WireError::not_registered)?;
+            let (name, signal, waiting) = match &mut watched {
+                Some(w) if w.0 == me => w,
+                // Subscribe before the look, so mail committed in between still wakes us.
+                w => w.insert((me.clone(), self.shared.hub.mail(&me), None)),
+            };
+            let page = self.look(name, consume, limit).await?;
             let done = !page.messages.is_empty()
                 || tokio::time::Instant::now() >= deadline
                 || self.shared.stopping.is_cancelled();
             if done {
                 return Ok(Response::Inbox(inbox_page(page)));
             }
-            waiting.get_or_insert_with(|| self.shared.presence.waiting(&me));
+            waiting.get_or_insert_with(|| self.shared.presence.waiting(name));
             let replaced = async {
                 match &slot {
                     Some(slot) => slot.replaced.cancelled().await,
@@ -83,6 +99,8 @@ impl Handler<'_> {
             };
             tokio::select! {
                 () = signal.changed() => {}
+                // Its sender lives as long as the connection, which outlives this call.
+                _ = identity.changed() => {}
                 () = tokio::time::sleep_until(deadline) => {}
                 () = self.shared.stopping.cancelled() => {}
                 () = cancel.cancelled() => {
@@ -179,7 +197,7 @@ impl Handler<'_> {
     }
 }
 
-fn inbox_page(page: Page) -> InboxPage {
+pub(super) fn inbox_page(page: Page) -> InboxPage {
     InboxPage {
         messages: page.messages.into_iter().map(message).collect(),
         pending_count: page.pending,

@@ -5,6 +5,7 @@
 //! message says what was wrong and what to do.
 
 mod mail;
+mod replay;
 mod session;
 mod state;
 
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::conn::ConnCtx;
 use crate::server::Shared;
 use crate::store::{Outcome, Read, RequestKey, StoreError, Write};
+use replay::Resend;
 
 pub(crate) async fn handle(
     shared: &Shared,
@@ -26,45 +28,65 @@ pub(crate) async fn handle(
         client: ctx.hello.client_id.clone(),
         request: request_id,
     });
+    let resend = key.as_ref().and_then(|key| Resend::of(key, &request));
     let h = Handler { shared, ctx, key };
-    match request {
-        Request::Register { name, role, owns } => h.register(name, role, owns).await,
-        Request::ActAs { name } => h.act_as(name).await,
-        Request::Whoami => Ok(h.whoami()),
-        Request::Resolve { session_id } => h.resolve(session_id).await,
-        Request::Agents { active_within, all } => h.agents(active_within, all).await,
-        Request::Send {
-            to,
-            content,
-            reply_to,
-        } => h.send(to, content, reply_to).await,
-        Request::Inbox {
-            consume,
-            limit,
-            wait,
-            waiter,
-        } => h.inbox(consume, limit, wait, waiter, cancel).await,
-        Request::MessageStatus { message_id } => h.message_status(message_id).await,
-        Request::SetState {
-            key,
-            value,
-            expected_version,
-            mode,
-        } => h.set_state(key, value, expected_version, mode).await,
-        Request::GetState { key } => h.get_state(key).await,
-        Request::ListState => h.list_state().await,
-        Request::Claim { path, ttl } => h.claim(path, ttl).await,
-        Request::Release { path } => h.release(path).await,
-        Request::ListClaims => h.list_claims().await,
-        Request::Tail { after, wait, limit } => h.tail(after, wait, limit, cancel).await,
-        Request::Status => h.status().await,
-        Request::Shutdown => {
-            tracing::info!(conn = ctx.id, "shutdown requested by a client");
-            shared.stop_requested.cancel();
-            Ok(Response::Done)
+    match (h.dispatch(request, cancel).await, resend) {
+        // A request applied before (its reply lost in a crash) is answered as the first time,
+        // whatever would refuse it now: the name it acted as may be another session's by now.
+        // Storage checks the key before it applies anything, so only a refusal of the handler's
+        // own (identity, limits) can come before the lookup: it is looked up then, which costs
+        // the calls that succeed nothing.
+        (Err(refused), Some(resend)) => h.replayed(resend).await.unwrap_or(Err(refused)),
+        (answer, _) => answer,
+    }
+}
+
+impl Handler<'_> {
+    async fn dispatch(
+        &self,
+        request: Request,
+        cancel: CancellationToken,
+    ) -> Result<Response, WireError> {
+        let (h, shared, ctx) = (self, self.shared, self.ctx);
+        match request {
+            Request::Register { name, role, owns } => h.register(name, role, owns).await,
+            Request::ActAs { name } => h.act_as(name).await,
+            Request::Whoami => Ok(h.whoami()),
+            Request::Resolve { session_id } => h.resolve(session_id).await,
+            Request::Agents { active_within, all } => h.agents(active_within, all).await,
+            Request::Send {
+                to,
+                content,
+                reply_to,
+            } => h.send(to, content, reply_to).await,
+            Request::Inbox {
+                consume,
+                limit,
+                wait,
+                waiter,
+            } => h.inbox(consume, limit, wait, waiter, cancel).await,
+            Request::MessageStatus { message_id } => h.message_status(message_id).await,
+            Request::SetState {
+                key,
+                value,
+                expected_version,
+                mode,
+            } => h.set_state(key, value, expected_version, mode).await,
+            Request::GetState { key } => h.get_state(key).await,
+            Request::ListState => h.list_state().await,
+            Request::Claim { path, ttl } => h.claim(path, ttl).await,
+            Request::Release { path } => h.release(path).await,
+            Request::ListClaims => h.list_claims().await,
+            Request::Tail { after, wait, limit } => h.tail(after, wait, limit, cancel).await,
+            Request::Status => h.status().await,
+            Request::Shutdown => {
+                tracing::info!(conn = ctx.id, "shutdown requested by a client");
+                shared.stop_requested.cancel();
+                Ok(Response::Done)
+            }
+            // Answered by the connection itself, before it reaches a handler.
+            Request::Cancel { .. } => Ok(Response::Done),
         }
-        // Answered by the connection itself, before it reaches a handler.
-        Request::Cancel { .. } => Ok(Response::Done),
     }
 }
 
@@ -134,6 +156,18 @@ fn refusal(e: StoreError) -> WireError {
             format!(
                 "value would be {bytes} bytes, over the limit of {}: store less, or split it over several keys",
                 proto::limits::VALUE_MAX_BYTES
+            ),
+        ),
+        StoreError::KeyReused {
+            request,
+            first,
+            now,
+        } => (
+            ErrorKind::InvalidArgument,
+            format!(
+                "request id {request} was already used by this client for {}, not {}: give every request its own id",
+                first.as_deref().unwrap_or("another command"),
+                now.name()
             ),
         ),
         StoreError::Io(message) => (

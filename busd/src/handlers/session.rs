@@ -7,8 +7,8 @@ use proto::{
 };
 
 use super::{Handler, unexpected};
-use crate::conn::{Identity as Bound, release_name};
-use crate::presence::Session;
+use crate::conn::release_name;
+use crate::presence::{Identity as Bound, Session};
 use crate::store::{Outcome, Read, Write};
 
 impl Handler<'_> {
@@ -27,7 +27,10 @@ impl Handler<'_> {
         }
         let conn = self.ctx.id;
         let session_id = self.ctx.hello.session_id.clone();
-        let previous = self.ctx.identity.lock().unwrap().clone();
+        // One change of this connection's identity at a time: another `register` sent at once
+        // on the same connection sees the name this one binds, and frees it.
+        let change = self.ctx.identity.change().await;
+        let previous = change.current();
         let held_before = previous == Bound::Session(name.clone());
         let session = Session {
             conn,
@@ -67,7 +70,7 @@ impl Handler<'_> {
             }
         };
         self.shared.presence.set_role(&name, conn, &agent.role);
-        *self.ctx.identity.lock().unwrap() = Bound::Session(name.clone());
+        change.set(Bound::Session(name.clone()));
         if let Bound::Session(old) = previous
             && old != name
         {
@@ -91,10 +94,8 @@ impl Handler<'_> {
 
     pub(super) async fn act_as(&self, name: String) -> Result<Response, WireError> {
         limits::name(&name)?;
-        let previous = std::mem::replace(
-            &mut *self.ctx.identity.lock().unwrap(),
-            Bound::Acting(name.clone()),
-        );
+        let change = self.ctx.identity.change().await;
+        let previous = change.set(Bound::Acting(name.clone()));
         if let Bound::Session(old) = previous {
             release_name(self.shared, self.ctx.id, old).await;
         }

@@ -46,6 +46,9 @@ pub enum Read {
     Tail { after: Option<i64>, limit: u32 },
     /// Counts for `bus status`.
     Counts { now: f64 },
+    /// The first outcome of the request `key`, if it was applied; `KeyReused` when it was
+    /// applied as another command than `kind`.
+    Applied { key: RequestKey, kind: Keyed },
 }
 
 /// A write. Writes carrying a [`RequestKey`] are applied at most once per key: a repeated key
@@ -124,6 +127,7 @@ pub enum Outcome {
     Claims(Vec<ClaimRow>),
     Tail(Vec<MessageRow>, i64),
     Counts(Counts),
+    Applied(Option<Recorded>),
     Done,
 }
 

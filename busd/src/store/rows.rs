@@ -10,6 +10,44 @@ pub struct RequestKey {
     pub request: u64,
 }
 
+/// The command a request key was used for: a key belongs to one command, and a key reused for
+/// another command is refused rather than answered with the other command's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyed {
+    Send,
+    Consume,
+    SetState,
+    Claim,
+    Release,
+}
+
+impl Keyed {
+    /// The request's name, as clients know it and as the `applied` table records it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Keyed::Send => "send",
+            Keyed::Consume => "inbox",
+            Keyed::SetState => "set_state",
+            Keyed::Claim => "claim",
+            Keyed::Release => "release",
+        }
+    }
+}
+
+/// The first outcome of a request key, as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    Message(MessageRow),
+    Page(Page),
+    Version(i64),
+    /// A claim's expiry and owner (`None` in records written before the owner was kept).
+    Claim {
+        expires_at: f64,
+        owner: Option<String>,
+    },
+    Released(bool),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentRow {
     pub name: String,
@@ -102,6 +140,14 @@ pub enum StoreError {
     NotOwner { path: String, owner: String },
     #[error("value would be {0} bytes")]
     TooLarge(usize),
+    /// The request key was first used for another command (`first`: its name, or `None` when
+    /// the record predates naming it).
+    #[error("request {request} was first used for {}", first.as_deref().unwrap_or("another command"))]
+    KeyReused {
+        request: u64,
+        first: Option<String>,
+        now: Keyed,
+    },
     /// The database refused: disk full, I/O error, corruption. Nothing was applied.
     #[error("database error: {0}")]
     Io(String),

@@ -2,7 +2,8 @@
 //!
 //! Versions (`PRAGMA user_version`): 0 with a `messages.read` column is the Python claude-bus
 //! 0.1 (v1); 2 is the Python claude-bus 0.2 (v2); 3 is ours: v2 plus additive changes only
-//! (`agents.session_id`, an inbox index, the `applied` table of request keys), so the upgrade
+//! (`agents.session_id`, an inbox index, the `applied` table of request keys and later its
+//! `command` column, added in place to a v3 file that lacks it), so the upgrade
 //! keeps every v2 row and a v2 reader still finds the tables it knows.
 //!
 //! A file is probed read-only before anything may write to it: one that is not a database, or
@@ -43,18 +44,21 @@ CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT, version INTEG
     updated_by TEXT, ts REAL);
 CREATE TABLE IF NOT EXISTS claims(path TEXT PRIMARY KEY, owner TEXT, ts REAL, ttl REAL);
 CREATE TABLE IF NOT EXISTS applied(client TEXT NOT NULL, request INTEGER NOT NULL,
-    outcome TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY(request, client)) WITHOUT ROWID;
+    outcome TEXT NOT NULL, at REAL NOT NULL, command TEXT,
+    PRIMARY KEY(request, client)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS applied_at ON applied(at);
 CREATE INDEX IF NOT EXISTS agents_session ON agents(session_id);
 CREATE INDEX IF NOT EXISTS messages_recipient ON messages(recipient, id);
 ";
 
 /// Columns added since the first version of their table: (table, column, declaration).
-const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 5] = [
     ("state", "version", "INTEGER DEFAULT 1"),
     ("agents", "owns", "TEXT"),
     ("agents", "last_read_id", "INTEGER DEFAULT 0"),
     ("agents", "session_id", "TEXT"),
+    // The command a request key was used for; NULL in rows written before it was recorded.
+    ("applied", "command", "TEXT"),
 ];
 
 /// What a file held before we opened it for writing.

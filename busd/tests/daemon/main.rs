@@ -14,6 +14,8 @@ mod mcp;
 mod migration;
 mod probe;
 mod protocol;
+mod rebinding;
+mod resend;
 mod soak;
 mod storage_faults;
 mod store_files;

@@ -144,7 +144,9 @@ impl Client {
     }
 
     /// Like [`Client::call`], but when `cancel` fires the daemon is asked to stop the request.
-    /// A request that already took effect still returns its result, so nothing is lost.
+    /// A request that already took effect still returns its result, so nothing is lost: an
+    /// effectful one whose connection breaks after the cancel is resent (and cancelled again)
+    /// until busd says what became of it.
     pub async fn call_cancellable(
         &self,
         request: Request,
@@ -190,6 +192,10 @@ impl Client {
             if conn.send(frame.clone()).await.is_err() {
                 continue;
             }
+            if cancel_sent {
+                // Resent only to learn its outcome: stop it again at once.
+                self.send_cancel(&conn, id).await;
+            }
             let mut reply = std::pin::pin!(reply);
             let answer = match cancel {
                 Some(ct) if !cancel_sent => tokio::select! {
@@ -209,7 +215,11 @@ impl Client {
                 }
                 Err(_closed) => {
                     conn.forget(id);
-                    if cancel_sent {
+                    // A cancelled read changed nothing. A cancelled effectful call may have
+                    // taken effect before the connection went (a consume whose messages are
+                    // now marked read): it is resent with its id, so busd answers with its
+                    // recorded outcome, or stops it again if it never ran.
+                    if cancel_sent && !request.is_effectful() {
                         return Err(refused(
                             ErrorKind::Cancelled,
                             "cancelled while the connection to busd was lost",

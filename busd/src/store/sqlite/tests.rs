@@ -5,7 +5,8 @@ use tempfile::TempDir;
 
 use super::SqliteBackend;
 use crate::store::{
-    AgentRow, Backend, ClaimRow, MessageRow, Outcome, Page, Read, RequestKey, StoreError, Write,
+    AgentRow, Backend, ClaimRow, Keyed, MessageRow, Outcome, Page, Read, Recorded, RequestKey,
+    StoreError, Write,
 };
 
 struct Bus {

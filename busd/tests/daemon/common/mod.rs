@@ -4,9 +4,11 @@
 
 mod legacy;
 mod raw;
+mod relay;
 
 pub use legacy::*;
 pub use raw::*;
+pub use relay::*;
 
 use std::path::{Path, PathBuf};
 use std::process::Child;

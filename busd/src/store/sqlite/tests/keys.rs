@@ -250,3 +250,110 @@ fn close_checkpoints_the_wal() {
     bus.db.close().unwrap();
     assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
 }
+
+#[test]
+fn a_key_reused_for_another_command_is_refused_not_answered_with_its_outcome() {
+    let mut bus = bus();
+    bus.send("ann", "bob", "someone else's message");
+    let mut set = set_w("k", "v", None, false);
+    if let Write::SetState { key: k, .. } = &mut set {
+        *k = key(1);
+    }
+    assert_eq!(bus.write(set), Ok(Outcome::Version(1)));
+    // The version (1) is also a message id: a send reusing the key must not answer with it.
+    assert_eq!(
+        bus.write(send_w(key(1), "ann", "bob", "mine", 5.0)),
+        Err(StoreError::KeyReused {
+            request: 1,
+            first: Some("set_state".into()),
+            now: Keyed::Send,
+        })
+    );
+    let first = bus
+        .write(send_w(key(2), "ann", "bob", "sent", 6.0))
+        .unwrap();
+    assert!(matches!(
+        bus.write(consume_w(key(2), "bob", 10, 7.0)),
+        Err(StoreError::KeyReused {
+            now: Keyed::Consume,
+            ..
+        })
+    ));
+    assert_eq!(
+        bus.count("SELECT COUNT(*) FROM deliveries"),
+        0,
+        "the refused consume took nothing"
+    );
+    assert_eq!(
+        bus.read(Read::Applied {
+            key: key(2).unwrap(),
+            kind: Keyed::Send
+        }),
+        Outcome::Applied(Some(Recorded::Message(match first {
+            Outcome::Message(m) => m,
+            other => panic!("{other:?}"),
+        })))
+    );
+    assert_eq!(
+        bus.read(Read::Applied {
+            key: key(3).unwrap(),
+            kind: Keyed::Send
+        }),
+        Outcome::Applied(None)
+    );
+}
+
+#[test]
+fn a_record_from_before_commands_were_recorded_is_checked_by_its_shape() {
+    let mut bus = bus();
+    let m = bus.send("ann", "bob", "m");
+    bus.db
+        .conn
+        .execute(
+            "INSERT INTO applied(client, request, outcome, at) VALUES ('client-1', 9, ?1, 1.0)",
+            [m.id.to_string()],
+        )
+        .unwrap();
+    // A bare id is a send's record (a consume's always lists messages after its count).
+    assert!(matches!(
+        bus.write(consume_w(key(9), "bob", 10, 2.0)),
+        Err(StoreError::KeyReused { first: None, .. })
+    ));
+    assert_eq!(
+        bus.write(send_w(key(9), "ann", "bob", "m", 3.0)),
+        Ok(Outcome::Message(m))
+    );
+    assert_eq!(bus.count("SELECT COUNT(*) FROM messages"), 1);
+}
+
+#[test]
+fn a_v3_file_without_the_command_column_gains_it_and_keeps_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bus.db");
+    drop(SqliteBackend::open(&path).unwrap());
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "DROP TABLE applied;
+             CREATE TABLE applied(client TEXT NOT NULL, request INTEGER NOT NULL,
+                 outcome TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY(request, client)) WITHOUT ROWID;
+             INSERT INTO applied VALUES ('client-1', 4, '2', 1.0);",
+        )
+        .unwrap();
+    }
+    let mut db = SqliteBackend::open(&path).unwrap();
+    let command: Option<String> = db
+        .conn
+        .query_row("SELECT command FROM applied WHERE request = 4", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(command, None, "the old record is kept, its command unknown");
+    assert_eq!(
+        db.read(&Read::Applied {
+            key: key(4).unwrap(),
+            kind: Keyed::SetState
+        }),
+        Ok(Outcome::Applied(Some(Recorded::Version(2))))
+    );
+}
