@@ -12,6 +12,7 @@ mod hostile;
 mod lifecycle;
 mod mcp;
 mod migration;
+mod private_files;
 mod probe;
 mod protocol;
 mod soak;
@@ -20,6 +21,7 @@ mod store_files;
 mod store_thread;
 mod trust;
 mod waiting;
+mod wal_damage;
 
 use common::*;
 use proto::{Request, Response};

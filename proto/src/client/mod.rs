@@ -284,6 +284,7 @@ impl Client {
             };
             match err {
                 OpenError::Refused(e) => return Err(ClientError::Refused(e)),
+                OpenError::Untrusted(why) => return Err(ClientError::Unavailable(why)),
                 OpenError::Retiring { mut gone, pid, .. } => {
                     tracing::info!(pid, "an older busd is retiring; waiting for it to exit");
                     let mut buf = [0u8; 64];
