@@ -12,6 +12,7 @@ mod hostile;
 mod lifecycle;
 mod mcp;
 mod migration;
+mod one_daemon;
 mod private_files;
 mod probe;
 mod protocol;
