@@ -17,7 +17,7 @@ use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 pub use conn::{DaemonInfo, OpenError};
-pub use start::{StartError, find_busd, find_program, spawn_daemon};
+pub use start::{RunningBusd, StartError, find_busd, find_program, running_busd, spawn_daemon};
 
 use crate::frame::{self, MAX_REQUEST_FRAME};
 use crate::paths::BusPaths;

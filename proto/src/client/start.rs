@@ -200,6 +200,38 @@ fn open_if_held(path: &Path) -> Result<Option<File>, StartError> {
     }
 }
 
+/// A busd that runs for a bus, answering or not, as its locks tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningBusd {
+    pub pid: u32,
+    /// The socket it serves.
+    pub socket: PathBuf,
+    /// A lock it holds, free once it has exited.
+    pub lock: PathBuf,
+}
+
+/// The busd that holds the socket's lock of `paths`, or else the database's lock (then it may
+/// serve another socket), if one runs.
+pub fn running_busd(paths: &BusPaths) -> Option<RunningBusd> {
+    if let Ok(Some(mut file)) = open_if_held(&paths.daemon_lock) {
+        let mut text = String::new();
+        if file.read_to_string(&mut text).is_ok()
+            && let Ok(pid) = text.trim().parse()
+        {
+            return Some(RunningBusd {
+                pid,
+                socket: paths.socket.clone(),
+                lock: paths.daemon_lock.clone(),
+            });
+        }
+    }
+    db_lock_holder(&paths.db_lock).map(|holder| RunningBusd {
+        pid: holder.pid,
+        socket: holder.socket,
+        lock: paths.db_lock.clone(),
+    })
+}
+
 /// Who serves the database, if a live busd holds its lock.
 fn db_lock_holder(path: &Path) -> Option<DbLockHolder> {
     let mut file = open_if_held(path).ok()??;
