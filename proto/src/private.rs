@@ -157,7 +157,15 @@ pub fn open_file(path: &Path, what: &'static str, append: bool) -> Result<File, 
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| PrivateError::io("open", what, path, e))?;
+        .map_err(|e| match std::fs::symlink_metadata(path) {
+            // Say whose file it is rather than only "permission denied".
+            Ok(meta) if e.kind() == io::ErrorKind::PermissionDenied => {
+                check(&meta, path, what, false)
+                    .err()
+                    .unwrap_or_else(|| PrivateError::io("open", what, path, e))
+            }
+            _ => PrivateError::io("open", what, path, e),
+        })?;
     let meta = file
         .metadata()
         .map_err(|e| PrivateError::io("read", what, path, e))?;

@@ -1,6 +1,8 @@
 //! Who may use a bus: a peer of another user is refused at connect, and busd refuses a bus
-//! folder that is a symlink or belongs to someone else. Each refusal is logged or reported;
-//! everyone else keeps being served.
+//! folder that is a symlink or belongs to someone else; a client refuses a socket served by
+//! another user or in a folder others can write to, before it sends anything, and names a
+//! lock file planted by another user. Each refusal is logged or reported; everyone else keeps
+//! being served.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -257,4 +259,64 @@ fn impostor_listener() {
     let mut got = Vec::new();
     let _ = stream.read_to_end(&mut got);
     println!("received {} bytes", got.len());
+}
+
+#[test]
+fn a_start_lock_planted_by_another_user_is_named() {
+    if !can_switch_users("a_start_lock_planted_by_another_user_is_named") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let folder = dir.path().join("nobodys-bus");
+    std::fs::create_dir(&folder).unwrap();
+    std::os::unix::fs::chown(&folder, Some(NOBODY), Some(NOBODY)).unwrap();
+    let paths = proto::paths::BusPaths::new(folder.join("bus.db"), None);
+    // Planted by root, which is "another user" for the client running as nobody.
+    std::fs::write(&paths.start_lock, b"").unwrap();
+    std::fs::set_permissions(&paths.start_lock, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "trust::client_as_another_user", "--ignored"])
+        .args(["--nocapture", "--test-threads=1"])
+        .env("BUS_TEST_CLIENT_DB", &paths.db)
+        .env("BUS_DAEMON", busd_exe())
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("skipped: cannot run the test binary as nobody: {e}");
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("client error:"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "refusing the start lock {}: it belongs to uid 0",
+            paths.start_lock.display()
+        )),
+        "{stdout}"
+    );
+}
+
+/// The client side of [`a_start_lock_planted_by_another_user_is_named`], run as `nobody`:
+/// connect (starting busd) and print the error. Does nothing when run otherwise.
+#[test]
+#[ignore = "run as another user by a_start_lock_planted_by_another_user_is_named"]
+fn client_as_another_user() {
+    let Some(db) = std::env::var_os("BUS_TEST_CLIENT_DB") else {
+        return;
+    };
+    let paths = proto::paths::BusPaths::new(db.into(), None);
+    let options = proto::client::ClientOptions {
+        reconnect_for: Duration::from_secs(10),
+        ..proto::client::ClientOptions::new(paths, proto::ClientKind::Other)
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    match runtime.block_on(proto::client::Client::new(options).connect()) {
+        Ok(info) => println!("connected to busd {}", info.pid),
+        Err(e) => println!("client error: {e}"),
+    }
 }
