@@ -45,8 +45,11 @@ pub(super) fn check(db: &Path) -> anyhow::Result<()> {
     let index = read_index(&shm_path);
     let scan = scan(BufReader::new(wal))?;
     let shown = wal_path.display();
-    let untouched = "restore the database from a backup, or move the -wal file away to accept \
-                     losing what it holds (the files were left untouched)";
+    let untouched = format!(
+        "restore the database from a backup, or keep what precedes the damage and lose the rest \
+         with `sqlite3 {} 'PRAGMA wal_checkpoint(TRUNCATE)'` (the files were left untouched)",
+        db.display()
+    );
     match scan {
         Scan::Empty => Ok(()),
         Scan::BadHeader => bail!(
