@@ -103,7 +103,7 @@ fn rewrite(file: &mut File, path: &Path, text: &str) -> anyhow::Result<()> {
 pub fn prepare_dirs(paths: &BusPaths) -> anyhow::Result<()> {
     proto::private::prepare_dir(paths.dir(), "the bus folder")?;
     if paths.socket_dir() != paths.dir() {
-        proto::private::prepare_dir(paths.socket_dir(), "the socket's folder")?;
+        proto::private::make_or_check_dir(paths.socket_dir(), "the socket's folder")?;
     }
     Ok(())
 }

@@ -3,8 +3,9 @@
 //! The rules, shared by busd and its clients so both refuse the same things with the same words:
 //!
 //! - a bus folder (the database's, the socket's) is a real folder of this user that no one else
-//!   can write to; it is created `0700`, and one that others could only read or enter is
-//!   tightened to `0700`;
+//!   can write to; it is created `0700`, and a database folder that others could only read or
+//!   enter is tightened to `0700` (a separate socket folder is left as it is: the socket is
+//!   `0600` and clients check who listens);
 //! - a bus file (database, WAL, log, locks) is a regular file of this user that no one else can
 //!   write to; it is created `0600`, never through a symlink, and one that others could only
 //!   read is tightened to `0600`.
@@ -114,6 +115,21 @@ pub fn prepare_dir(dir: &Path, what: &'static str) -> Result<(), PrivateError> {
             tighten(&meta, dir, what, 0o700)
         }
     }
+}
+
+/// Create `dir` `0700` (with its parents) if missing, or check an existing one as
+/// [`check_dir`] does, changing nothing: for the socket's folder when it is not the database's
+/// (a socket `0600` in a folder others can read or enter exposes nothing, and the folder may be
+/// shared with other things of this user, such as the home folder).
+pub fn make_or_check_dir(dir: &Path, what: &'static str) -> Result<(), PrivateError> {
+    if dir.as_os_str().is_empty() || std::fs::symlink_metadata(dir).is_ok() {
+        return check_dir(dir, what);
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| PrivateError::io("create", what, dir, e))
 }
 
 /// Check, without changing anything, that `dir` is missing or a real folder of ours that no one
@@ -244,6 +260,19 @@ mod tests {
         std::fs::set_permissions(&dir, Permissions::from_mode(0o755)).unwrap();
         prepare_dir(&dir, "the bus folder").unwrap();
         assert_eq!(mode(&dir), 0o700);
+    }
+
+    #[test]
+    fn a_socket_folder_is_made_0700_or_left_as_it_is() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run/bus");
+        make_or_check_dir(&dir, "the socket's folder").unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        std::fs::set_permissions(&dir, Permissions::from_mode(0o755)).unwrap();
+        make_or_check_dir(&dir, "the socket's folder").unwrap();
+        assert_eq!(mode(&dir), 0o755, "a shared folder of ours is not changed");
+        std::fs::set_permissions(&dir, Permissions::from_mode(0o777)).unwrap();
+        assert!(make_or_check_dir(&dir, "the socket's folder").is_err());
     }
 
     #[test]

@@ -163,7 +163,7 @@ where
 fn prepare_dirs(paths: &BusPaths) -> Result<(), PrivateError> {
     private::prepare_dir(paths.dir(), "the bus folder")?;
     if paths.socket_dir() != paths.dir() {
-        private::prepare_dir(paths.socket_dir(), "the socket's folder")?;
+        private::make_or_check_dir(paths.socket_dir(), "the socket's folder")?;
     }
     Ok(())
 }
