@@ -1,101 +1,111 @@
 //! Getting a socket to serve: the bus folder, the daemon lock, binding, or inheriting one.
 //!
-//! The folder is created `0700` and must belong to busd's user (a symlink or someone else's
-//! folder is refused); the socket is created `0600`. busd holds an exclusive lock beside the
-//! socket for its whole life, so exactly one daemon serves a socket. Under systemd
+//! The database's and the socket's folders are created `0700` and must be private to busd's
+//! user (see [`proto::private`]); the socket is created `0600`. busd holds an exclusive lock
+//! beside the database and one beside the socket for its whole life, so exactly one daemon
+//! serves a database and exactly one a socket. Under systemd
 //! (`LISTEN_FDS`) or launchd (`launch_activate_socket`) the listening socket is inherited, and
 //! busd never binds a second one.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write as _};
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::Path;
 
 use anyhow::{Context, bail};
 use interprocess::local_socket::tokio::Listener;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
 use interprocess::os::unix::local_socket::ListenerOptionsExt;
-use proto::paths::BusPaths;
+use proto::paths::{BusPaths, DbLockHolder};
 
 /// First inherited descriptor under systemd socket activation (`SD_LISTEN_FDS_START`).
 const LISTEN_FDS_START: i32 = 3;
 
-/// The daemon lock, held until busd exits.
+/// The daemon's locks, held until busd exits: the database's (one busd per SQLite database,
+/// whatever socket it serves) and the socket's (one busd per socket).
 #[derive(Debug)]
 pub struct DaemonLock {
-    _file: File,
+    _db: File,
+    _socket: File,
 }
 
 impl DaemonLock {
-    /// Take the lock for `paths`, or say which busd holds it.
+    /// Take both locks for `paths`, or say which busd holds one and what to do.
     pub fn acquire(paths: &BusPaths) -> anyhow::Result<DaemonLock> {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&paths.daemon_lock)
-            .with_context(|| format!("opening the lock file {}", paths.daemon_lock.display()))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let pid = std::fs::read_to_string(&paths.daemon_lock).unwrap_or_default();
-                bail!(
+        let mut db = lock_file(&paths.db_lock, "the database lock")?;
+        if !try_lock(&db, &paths.db_lock)? {
+            let text = std::fs::read_to_string(&paths.db_lock).unwrap_or_default();
+            match DbLockHolder::parse(&text) {
+                Some(holder) if holder.socket != paths.socket => bail!(
+                    "busd is already running for the database {} (pid {}) on the socket {}: set BUS_SOCKET={} to use it, or stop it with `kill {}`; one database is served by one busd",
+                    paths.db.display(),
+                    holder.pid,
+                    holder.socket.display(),
+                    holder.socket.display(),
+                    holder.pid
+                ),
+                holder => bail!(
                     "busd is already running for {} (pid {}): use it, or stop it with `bus stop`",
                     paths.socket.display(),
-                    pid.trim()
-                );
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(e).context("locking the daemon lock file");
+                    holder.map_or_else(|| "unknown".to_string(), |h| h.pid.to_string())
+                ),
             }
         }
-        file.set_len(0)?;
-        write!(file, "{}", std::process::id())?;
-        Ok(DaemonLock { _file: file })
+        let mut socket = lock_file(&paths.daemon_lock, "the daemon lock")?;
+        if !try_lock(&socket, &paths.daemon_lock)? {
+            let pid = std::fs::read_to_string(&paths.daemon_lock).unwrap_or_default();
+            bail!(
+                "busd is already running for {} (pid {}): use it, or stop it with `bus stop`",
+                paths.socket.display(),
+                pid.trim()
+            );
+        }
+        let holder = DbLockHolder {
+            pid: std::process::id(),
+            socket: paths.socket.clone(),
+        };
+        rewrite(&mut db, &paths.db_lock, &holder.to_text())?;
+        rewrite(
+            &mut socket,
+            &paths.daemon_lock,
+            &std::process::id().to_string(),
+        )?;
+        Ok(DaemonLock {
+            _db: db,
+            _socket: socket,
+        })
     }
 }
 
-/// Create the bus folder `0700`, or check that an existing one is a real folder of ours.
-pub fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
-    if dir.as_os_str().is_empty() {
-        return Ok(());
-    }
-    match std::fs::symlink_metadata(dir) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .with_context(|| format!("creating the bus folder {}", dir.display()))?;
-            Ok(())
-        }
-        Err(e) => Err(e).with_context(|| format!("reading {}", dir.display())),
-        Ok(meta) => {
-            if meta.file_type().is_symlink() {
-                bail!(
-                    "refusing the bus folder {}: it is a symlink; point BUS_DB at a real folder",
-                    dir.display()
-                );
-            }
-            if !meta.is_dir() {
-                bail!(
-                    "refusing the bus folder {}: it is not a folder",
-                    dir.display()
-                );
-            }
-            let ours = current_uid();
-            if meta.uid() != ours {
-                bail!(
-                    "refusing the bus folder {}: it belongs to uid {}, not to you (uid {ours}); point BUS_DB elsewhere",
-                    dir.display(),
-                    meta.uid()
-                );
-            }
-            Ok(())
+fn lock_file(path: &Path, what: &'static str) -> anyhow::Result<File> {
+    Ok(proto::private::open_file(path, what, false)?)
+}
+
+/// Take `file`'s exclusive lock if it is free; `false` if another process holds it.
+fn try_lock(file: &File, path: &Path) -> anyhow::Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
         }
     }
+}
+
+fn rewrite(file: &mut File, path: &Path, text: &str) -> anyhow::Result<()> {
+    file.set_len(0)
+        .and_then(|()| file.write_all(text.as_bytes()))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Create the database's and the socket's folders `0700`, or check that existing ones are
+/// real folders of ours that no one else can write to (see [`proto::private`]).
+pub fn prepare_dirs(paths: &BusPaths) -> anyhow::Result<()> {
+    proto::private::prepare_dir(paths.dir(), "the bus folder")?;
+    if paths.socket_dir() != paths.dir() {
+        proto::private::make_or_check_dir(paths.socket_dir(), "the socket's folder")?;
+    }
+    Ok(())
 }
 
 /// Bind the socket `0600`, replacing a stale file (the daemon lock proves no busd owns it).
@@ -215,9 +225,4 @@ fn set_cloexec(fd: &OwnedFd) -> io::Result<()> {
     } else {
         Ok(())
     }
-}
-
-pub fn current_uid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
 }

@@ -29,7 +29,7 @@ fn main() -> std::process::ExitCode {
     match serve(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            // One line, the last busd writes: a client that started busd reports it as is.
             eprintln!("busd: {e:#}");
             std::process::ExitCode::FAILURE
         }
@@ -50,7 +50,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
     {
         paths = BusPaths::new(paths.db, Some(path));
     }
-    listener::prepare_dir(paths.dir())?;
+    listener::prepare_dirs(&paths)?;
     let lock = listener::DaemonLock::acquire(&paths)?;
 
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
@@ -60,13 +60,23 @@ fn serve(args: Args) -> anyhow::Result<()> {
             Some(fd) => listener::inherited(fd)?,
             None => listener::bind(&paths.socket, &lock)?,
         };
+        let socket_path = paths.socket.clone();
         let mut config = Config::new(paths);
         config.remove_socket = !under_manager;
         config.log_path = std::env::var_os("BUS_LOG_FILE").map(PathBuf::from);
         if let Some(p) = args.announce_protocol {
             config.protocol = p;
         }
-        let daemon = Daemon::open(config)?;
+        let daemon = match Daemon::open(config) {
+            Ok(daemon) => daemon,
+            Err(e) => {
+                // Leave no socket that nobody will ever answer on.
+                if !under_manager {
+                    let _ = std::fs::remove_file(&socket_path);
+                }
+                return Err(e);
+            }
+        };
         // Listen for signals before announcing readiness: a SIGTERM sent as soon as busd is
         // ready must stop it cleanly, not kill it.
         let shutdown = shutdown_signal();

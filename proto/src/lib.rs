@@ -14,6 +14,7 @@ pub mod handshake;
 pub mod limits;
 pub mod overlap;
 pub mod paths;
+pub mod private;
 pub mod time;
 pub mod wire;
 

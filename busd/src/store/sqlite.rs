@@ -5,10 +5,12 @@
 //! does not disturb the others. Keyed writes record a compact form of their outcome in the
 //! `applied` table in the same savepoint; a repeated key replays it ([`replay`]).
 
+mod files;
 mod read;
 mod replay;
 #[cfg(test)]
 mod tests;
+mod wal;
 mod write;
 
 use std::path::Path;
@@ -25,8 +27,13 @@ pub struct SqliteBackend {
 }
 
 impl SqliteBackend {
-    /// Open (creating or upgrading) the database at `path`. The folder must exist.
+    /// Open (creating or upgrading) the database at `path`. The folder must exist. Before
+    /// SQLite sees them, the database's files must be private to busd's user (a missing
+    /// database is created `0600`) and a WAL must not be damaged in a way SQLite would
+    /// silently drop; a refused file is left untouched.
     pub fn open(path: &Path) -> anyhow::Result<SqliteBackend> {
+        files::prepare(path)?;
+        wal::check(path)?;
         Ok(SqliteBackend {
             conn: super::schema::open(path)?,
         })

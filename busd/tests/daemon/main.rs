@@ -12,6 +12,8 @@ mod hostile;
 mod lifecycle;
 mod mcp;
 mod migration;
+mod one_daemon;
+mod private_files;
 mod probe;
 mod protocol;
 mod rebinding;
@@ -22,6 +24,7 @@ mod store_files;
 mod store_thread;
 mod trust;
 mod waiting;
+mod wal_damage;
 
 use common::*;
 use proto::{Request, Response};

@@ -1,10 +1,11 @@
-//! `bus status` (which, like every command but `stop`, starts busd if none runs) and `bus stop`.
+//! `bus status` (which, like every command but `stop`, starts busd if none runs) and `bus stop`
+//! (which also stops, by its pid, a busd that holds its lock but does not answer).
 
 use std::path::Path;
 use std::time::Duration;
 
 use proto::Request;
-use proto::client::{Client, ClientError};
+use proto::client::{Client, ClientError, RunningBusd, running_busd};
 use serde::Serialize;
 
 use super::reply;
@@ -74,7 +75,10 @@ struct Stopped {
 pub async fn stop(client: &Client, json: bool) -> anyhow::Result<()> {
     let pid = match client.call(Request::Status).await {
         Ok(answer) => reply!(answer, Status).pid,
-        Err(ClientError::Unavailable(_)) => {
+        Err(ClientError::Unavailable(why)) => {
+            if let Some(busd) = running_busd(&client.options().paths) {
+                return stop_unanswering(busd, &why, json).await;
+            }
             if json {
                 return output::json(&Stopped {
                     stopped: false,
@@ -102,6 +106,38 @@ pub async fn stop(client: &Client, json: bool) -> anyhow::Result<()> {
         });
     }
     println!("stopped busd (pid {pid})");
+    Ok(())
+}
+
+/// Stop, by its pid, a busd that holds its lock but does not answer on the socket (its socket
+/// file was removed, or it serves another socket for this database).
+async fn stop_unanswering(busd: RunningBusd, why: &str, json: bool) -> anyhow::Result<()> {
+    let pid = busd.pid;
+    tracing::info!(pid, why, "busd does not answer; stopping it by its pid");
+    // SAFETY: kill has no memory preconditions; the pid is the live holder of a bus lock.
+    if unsafe { libc::kill(pid as i32, libc::SIGTERM) } != 0 {
+        anyhow::bail!(
+            "busd (pid {pid}) does not answer on {} and cannot be stopped: {}",
+            busd.socket.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    if !wait_for_exit(&busd.lock).await? {
+        anyhow::bail!(
+            "busd (pid {pid}) did not exit within {}s of SIGTERM",
+            STOP_WAIT.as_secs()
+        );
+    }
+    if json {
+        return output::json(&Stopped {
+            stopped: true,
+            pid: Some(pid),
+        });
+    }
+    println!(
+        "stopped busd (pid {pid}), which did not answer on {}",
+        busd.socket.display()
+    );
     Ok(())
 }
 

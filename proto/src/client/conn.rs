@@ -41,6 +41,9 @@ pub enum OpenError {
     /// The daemon refused the handshake; the error says why.
     #[error("{0}")]
     Refused(WireError),
+    /// The socket's folder or the process listening on it is not this user's: nothing was sent.
+    #[error("{0}")]
+    Untrusted(String),
     #[error("talking to busd failed: {0}")]
     Io(#[from] io::Error),
 }
@@ -64,6 +67,9 @@ pub(crate) struct Conn {
 impl Conn {
     /// Connect to the socket at `path` and handshake.
     pub(crate) async fn open(path: &Path, hello: &Hello) -> Result<Conn, OpenError> {
+        let folder = path.parent().unwrap_or(Path::new(""));
+        crate::private::check_dir(folder, "the socket's folder")
+            .map_err(|e| OpenError::Untrusted(e.to_string()))?;
         let name = path.to_fs_name::<GenericFilePath>()?;
         let stream = Stream::connect(name).await.map_err(|source| {
             if matches!(
@@ -78,6 +84,7 @@ impl Conn {
                 OpenError::Io(source)
             }
         })?;
+        check_listener(&stream, path)?;
         let (read, write) = tokio::io::split(stream);
         let mut reader = FramedRead::new(read, frame::codec(MAX_REPLY_FRAME));
         let mut writer = FramedWrite::new(write, frame::codec(MAX_REQUEST_FRAME));
@@ -161,6 +168,27 @@ impl Conn {
     /// Fail every waiting call; later calls open a new connection.
     pub(crate) fn close(&self) {
         self.pending.lock().unwrap().take();
+    }
+}
+
+/// Refuse a socket served by a process of another user before anything is sent to it: anyone
+/// who could bind the path first would otherwise receive this user's requests.
+fn check_listener(stream: &Stream, path: &Path) -> Result<(), OpenError> {
+    use interprocess::local_socket::traits::StreamCommon;
+    let ours = crate::private::current_uid();
+    let creds = stream.peer_creds().map_err(|e| {
+        OpenError::Untrusted(format!(
+            "cannot tell who listens on {}: {e}; nothing was sent",
+            path.display()
+        ))
+    })?;
+    match creds.euid() {
+        Some(uid) if uid == ours => Ok(()),
+        uid => Err(OpenError::Untrusted(format!(
+            "refusing the socket {}: it is served by {}, not by you (uid {ours}); nothing was sent. Remove it if it is stale, or set BUS_SOCKET to a path in a folder only you can write",
+            path.display(),
+            uid.map_or("an unknown user".to_string(), |u| format!("uid {u}"))
+        ))),
     }
 }
 

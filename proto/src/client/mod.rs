@@ -17,7 +17,7 @@ use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 pub use conn::{DaemonInfo, OpenError};
-pub use start::{StartError, find_busd, find_program, spawn_daemon};
+pub use start::{RunningBusd, StartError, find_busd, find_program, running_busd, spawn_daemon};
 
 use crate::frame::{self, MAX_REQUEST_FRAME};
 use crate::paths::BusPaths;
@@ -294,6 +294,7 @@ impl Client {
             };
             match err {
                 OpenError::Refused(e) => return Err(ClientError::Refused(e)),
+                OpenError::Untrusted(why) => return Err(ClientError::Unavailable(why)),
                 OpenError::Retiring { mut gone, pid, .. } => {
                     tracing::info!(pid, "an older busd is retiring; waiting for it to exit");
                     let mut buf = [0u8; 64];

@@ -253,12 +253,17 @@ pub fn refused(answer: Result<Response, WireError>, kind: proto::ErrorKind) -> S
     }
 }
 
-/// Start busd on `bus` and expect it to refuse; returns its error.
+/// Start busd on `bus` and expect it (or, for a folder or file that is not private, already the
+/// client starting it, with the same words) to refuse; returns the error.
 pub async fn start_refused(bus: &TestBus) -> String {
     match spawn_daemon(&bus.paths, &busd_exe(), &[], false, Duration::from_secs(30)).await {
         Err(StartError::Failed(why)) => {
             eprintln!("refused: {why}");
             why
+        }
+        Err(StartError::Private(why)) => {
+            eprintln!("refused by the client: {why}");
+            why.to_string()
         }
         Ok(mut child) => {
             let _ = child.kill();
