@@ -7,6 +7,7 @@
 
 mod context;
 mod input;
+mod mode;
 mod stop;
 mod text;
 
@@ -51,7 +52,11 @@ pub async fn run(cmd: HookCommand, as_name: Option<String>) -> ExitCode {
             return Ok(Outcome::Silent);
         };
         match cmd {
-            HookCommand::Stop { no_wait: true, .. } => {
+            // A headless run (`claude -p`) waits for its Stop hook before it exits: it gets the
+            // synchronous form, so it ends as soon as its turn is done.
+            HookCommand::Stop { no_wait, .. }
+                if no_wait || mode::host() == mode::Mode::Headless =>
+            {
                 bounded(stop::pending(&session, &input)).await
             }
             HookCommand::Stop {

@@ -13,13 +13,23 @@ pub const CONTEXT_MAX_CHARS: usize = 999;
 /// Mail for `name`, already taken from its inbox, as the model should see it.
 pub fn mail(name: &str, page: &InboxPage) -> String {
     let n = page.messages.len();
+    // The first line says what happened and from whom: it is what a woken session reads first
+    // (after the prefix hooks.json gives Claude Code as `rewakeMessage`).
+    let mut senders: Vec<String> = Vec::new();
+    for m in &page.messages {
+        let quoted = format!("'{}'", m.from);
+        if !senders.contains(&quoted) {
+            senders.push(quoted);
+        }
+    }
     let mut out = format!(
-        "claude-bus: {} for '{name}' (this session's name on the bus).\n",
+        "claude-bus: {} for '{name}' (this session's name on the bus) from {}.\n",
         if n == 1 {
             "1 new message".to_owned()
         } else {
             format!("{n} new messages")
-        }
+        },
+        list(&senders, 5)
     );
     for m in &page.messages {
         let to = if m.to == proto::limits::BROADCAST {
@@ -199,6 +209,7 @@ mod tests {
         for needle in [
             "1 new message for 'api'",
             "message 7 from 'web'",
+            "(this session's name on the bus) from 'web'.\n",
             "in reply to message 3",
             "please review",
             "send(to=\"web\", content=\"...\", reply_to=7)",
