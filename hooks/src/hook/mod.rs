@@ -1,4 +1,4 @@
-//! The Claude Code hook entry points: `bus hook stop|prompt|session-start`.
+//! The Claude Code hook entry points: `bus hook stop|prompt|session-start|post-tool`.
 //!
 //! A hook never breaks the host (STYLE habit 9): it never starts a daemon, gives up quickly
 //! when none answers, and on any failure warns on stderr and exits 0. It is silent when the
@@ -8,6 +8,7 @@
 mod context;
 mod input;
 mod mode;
+mod post_tool;
 mod stop;
 mod text;
 
@@ -64,6 +65,7 @@ pub async fn run(cmd: HookCommand, as_name: Option<String>) -> ExitCode {
             } => stop::wait(&session, timeout, ready_fd).await,
             HookCommand::Prompt => bounded(context::context(&session, "UserPromptSubmit")).await,
             HookCommand::SessionStart => bounded(context::context(&session, "SessionStart")).await,
+            HookCommand::PostTool => bounded(post_tool::post_tool(&session)).await,
         }
     };
     match outcome.await {

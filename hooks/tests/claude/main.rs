@@ -8,6 +8,7 @@ mod common;
 mod fake_api;
 mod install;
 mod modes;
+mod post_tool;
 #[allow(dead_code)]
 #[path = "../cli/process.rs"]
 mod process;
