@@ -1,8 +1,8 @@
 //! The pinned Claude Code CLI: installed from the npm registry with `npm ci` (this folder's
 //! `package.json` and `package-lock.json`) into the cargo target folder, once, and reused.
 //!
-//! Without `npm` the tests skip, saying so in one line; with `BUS_E2E_REQUIRE=1` (CI) a
-//! missing `npm` or a failed install fails them instead.
+//! Without `npm` (or, for the interactive tests, `tmux`) the tests skip, saying so in one
+//! line; with `BUS_E2E_REQUIRE=1` (CI) a missing tool or a failed install fails them instead.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ pub fn claude() -> Option<PathBuf> {
     match found {
         Ok(path) => Some(path.clone()),
         Err(why) => {
-            if std::env::var_os("BUS_E2E_REQUIRE").is_some_and(|v| v == "1") {
+            if required() {
                 panic!("BUS_E2E_REQUIRE=1 but the Claude Code tests cannot run: {why}");
             }
             static SAID: OnceLock<()> = OnceLock::new();
@@ -33,6 +33,32 @@ pub fn claude() -> Option<PathBuf> {
             None
         }
     }
+}
+
+/// Whether tmux runs here (the interactive tests need it); when not, one line says so, or
+/// with `BUS_E2E_REQUIRE=1` the test fails.
+pub fn tmux() -> bool {
+    static TMUX: OnceLock<bool> = OnceLock::new();
+    *TMUX.get_or_init(|| {
+        let ok = Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            if required() {
+                panic!("BUS_E2E_REQUIRE=1 but tmux is not on PATH for the interactive tests");
+            }
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipping the interactive Claude Code tests: tmux is not on PATH"
+            );
+        }
+        ok
+    })
+}
+
+fn required() -> bool {
+    std::env::var_os("BUS_E2E_REQUIRE").is_some_and(|v| v == "1")
 }
 
 fn here() -> PathBuf {

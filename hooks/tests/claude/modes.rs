@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::common::{Bus, PATIENCE};
 use crate::fake_api::{Block, FakeApi, Request, Script};
-use crate::install::claude;
+use crate::install::{claude, tmux};
 use crate::session::Place;
 
 /// The first line of what the Stop hook handed a woken session (after Claude Code's own
@@ -158,7 +158,9 @@ async fn sdk_session_wakes_on_mail_and_reads_who_wrote() {
 
 #[tokio::test]
 async fn interactive_session_wakes_on_mail_and_reads_who_wrote() {
-    let Some(claude) = claude() else { return };
+    let Some(claude) = claude().filter(|_| tmux()) else {
+        return;
+    };
     let bus = Bus::start().await;
     let api = FakeApi::start(answering_model()).await;
     let place = Place::new(&bus, &api, &[("BUS_NAME", "alice")]);
