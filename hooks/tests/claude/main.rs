@@ -5,6 +5,7 @@
 #[allow(unused_imports)]
 #[path = "../cli/common.rs"]
 mod common;
+mod context;
 mod fake_api;
 mod install;
 mod modes;
