@@ -4,7 +4,8 @@
 //! (`CLAUDE_CODE_ENTRYPOINT=sdk-cli` for both, 2.1.332), but runs an `asyncRewake` Stop hook in
 //! the foreground only in the first: without streaming input a headless run waits for its
 //! hooks before it exits. The difference is in Claude Code's own arguments: `-p`/`--print`
-//! without `--input-format stream-json` is a headless run. Claude Code is `CLAUDE_PID` when it
+//! without `--input-format stream-json` is a headless run. They come from `/proc` on Linux and
+//! from `ps` elsewhere. Claude Code is `CLAUDE_PID` when it
 //! is one of this hook's ancestors, else the nearest ancestor that is not a shell (hooks run
 //! under `sh -c`).
 
@@ -17,7 +18,7 @@ pub enum Mode {
     Sdk,
     /// `-p` alone: one turn, then exit; a Stop hook must not hold it open.
     Headless,
-    /// Claude Code's command line could not be read (not Linux, or no such process).
+    /// Claude Code's command line could not be read (no `/proc` and no `ps`).
     Unknown,
 }
 
@@ -91,21 +92,44 @@ fn is_shell(args: &[String]) -> bool {
     SHELLS.contains(&name.trim_start_matches('-'))
 }
 
+/// A process's arguments: from `/proc` (Linux), else from `ps` (macOS, the BSDs), where
+/// they come joined by spaces: good enough to find flags, which never contain one.
 fn proc_args(pid: u32) -> Option<Vec<String>> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    Some(
-        raw.split(|b| *b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect(),
-    )
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(raw) => Some(
+            raw.split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect(),
+        ),
+        Err(_) => {
+            let args = ps(pid, "args=")?;
+            Some(args.split_whitespace().map(str::to_owned).collect())
+        }
+    }
 }
 
 fn proc_parent(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(1)?.parse().ok()
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+            let after = &stat[stat.rfind(')')? + 1..];
+            after.split_whitespace().nth(1)?.parse().ok()
+        }
+        Err(_) => ps(pid, "ppid=")?.trim().parse().ok(),
+    }
+}
+
+/// `ps -o FIELD -p PID`, or `None` when it fails or prints nothing.
+fn ps(pid: u32, field: &str) -> Option<String> {
+    let out = std::process::Command::new("ps")
+        .args(["-o", field, "-p", &pid.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && !text.is_empty()).then_some(text)
 }
 
 #[cfg(test)]
@@ -145,15 +169,15 @@ mod tests {
     }
 
     #[test]
-    fn finds_this_process_tree() {
-        // The test runner's parent is not a shell-free chain we control, but the lookup must
-        // answer without panicking and read real /proc entries on Linux.
-        if cfg!(target_os = "linux") {
-            assert!(proc_args(std::process::id()).is_some_and(|a| !a.is_empty()));
-            assert_eq!(
-                proc_parent(std::process::id()),
-                Some(std::os::unix::process::parent_id())
-            );
-        }
+    fn reads_this_process_tree_from_proc_and_from_ps() {
+        let me = std::process::id();
+        let parent = std::os::unix::process::parent_id();
+        let args = proc_args(me).expect("this process's arguments");
+        assert!(args[0].contains("bus"), "{args:?}");
+        assert_eq!(proc_parent(me), Some(parent));
+        // The fallback where there is no /proc gives the same answers.
+        let by_ps = ps(me, "args=").expect("ps runs");
+        assert!(by_ps.starts_with(&args[0]), "{by_ps} vs {args:?}");
+        assert_eq!(ps(me, "ppid=").and_then(|p| p.parse().ok()), Some(parent));
     }
 }
