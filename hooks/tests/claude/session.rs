@@ -91,6 +91,40 @@ impl Place {
         }
     }
 
+    /// End the hooks this session's Claude Code left running. Claude Code starts each hook in
+    /// a session of its own, so killing Claude Code leaves its background Stop hook waiting
+    /// in busd; were busd then stopped under it, the hook would start busd again in a removed
+    /// folder. They are found by this place's `BUS_DB`, a temp path no other process has.
+    fn end_hooks(&self) {
+        let Some(db) = self.env.iter().find(|(k, _)| k == "BUS_DB") else {
+            return;
+        };
+        let marker = format!("BUS_DB={}", db.1);
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in procs.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                continue;
+            };
+            let is_hook = String::from_utf8_lossy(&cmdline).contains("hook\0stop");
+            let ours = std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|e| e.split(|b| *b == 0).any(|v| v == marker.as_bytes()))
+                .unwrap_or(false);
+            if is_hook && ours {
+                // SAFETY: signalling a process this test's Claude Code started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+
     fn cwd(&self) -> &Path {
         self.project.path()
     }
@@ -188,6 +222,12 @@ impl Place {
             .expect("run tmux");
         assert!(status.success(), "tmux new-session failed");
         Tmux { socket }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.end_hooks();
     }
 }
 
