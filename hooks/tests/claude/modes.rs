@@ -32,17 +32,83 @@ pub fn assert_wake_says_mail_from(request: &Request, from: &str) {
     );
 }
 
-/// Answers with a text, or with a reply through the bus tool once the mail is in front of
-/// the model (the tool as the session lists it, found through ToolSearch when deferred).
+/// The bus's `send` tool as the plugin's server lists it in Claude Code.
+const SEND_TOOL: &str = "mcp__plugin_claude-bus_bus__send";
+
+/// The tool calls in the model's last answer that a request carries.
+fn last_tool_calls(request: &Request) -> Vec<String> {
+    let messages = request.body["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let Some(last) = messages.iter().rev().find(|m| m["role"] == "assistant") else {
+        return Vec::new();
+    };
+    last["content"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["type"] == "tool_use")
+        .filter_map(|b| b["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The id of the first message a wake-up hands over (`--- message N from ...`).
+fn handed_id(text: &str) -> Option<i64> {
+    let rest = &text[text.find("--- message ")? + "--- message ".len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// Says hello; woken by mail, answers it as a model in a deferred-tools session must: it
+/// loads the bus's `send` through ToolSearch, then calls it with `reply_to`.
 fn answering_model() -> Script {
     Box::new(|requests: &[Request]| {
         let last = requests.last()?;
-        let text = last.last_text();
-        if text.contains("ping from bob") && !text.contains("tool_use_id") {
-            return Some(vec![Block::Text("Got bob's ping.".into())]);
+        let calls = last_tool_calls(last);
+        if calls.iter().any(|c| c == SEND_TOOL) {
+            return Some(vec![Block::Text("Answered bob.".into())]);
+        }
+        if calls.iter().any(|c| c == "ToolSearch") {
+            let id = requests
+                .iter()
+                .rev()
+                .find_map(|r| handed_id(&r.last_text()))?;
+            return Some(vec![Block::Tool(
+                SEND_TOOL.into(),
+                json!({"to": "bob", "content": "pong from alice", "reply_to": id}),
+            )]);
+        }
+        if last.last_text().contains("ping from bob") {
+            return Some(vec![Block::Tool(
+                "ToolSearch".into(),
+                json!({"query": format!("select:{SEND_TOOL}"), "max_results": 1}),
+            )]);
         }
         None
     })
+}
+
+/// Bob's inbox holds alice's answer to his message.
+async fn assert_bob_got_the_answer(bus: &Bus, api: &FakeApi) {
+    let (_, answered) = api
+        .wait_for(0, PATIENCE, "after the send tool ran", |r| {
+            last_tool_calls(r).iter().any(|c| c == SEND_TOOL)
+        })
+        .await;
+    let result = answered.last_text();
+    assert!(
+        result.contains(r#""to":"bob""#),
+        "the bus tool did not answer with its result: {result}"
+    );
+    let inbox = bus
+        .bus(&["inbox", "--as", "bob", "--json"])
+        .run()
+        .await
+        .json();
+    let answer = &inbox["messages"][0];
+    assert_eq!(answer["content"], "pong from alice", "{inbox}");
+    assert_eq!(answer["from"], "alice", "{inbox}");
+    assert!(answer["reply_to"].is_i64(), "{inbox}");
 }
 
 fn ms(d: Duration) -> f64 {
@@ -126,7 +192,7 @@ async fn headless_run_hands_over_mail_pending_at_its_end_once() {
 }
 
 #[tokio::test]
-async fn sdk_session_wakes_on_mail_and_reads_who_wrote() {
+async fn sdk_session_wakes_on_mail_and_answers_it() {
     let Some(claude) = claude() else { return };
     let bus = Bus::start().await;
     let api = FakeApi::start(answering_model()).await;
@@ -153,11 +219,12 @@ async fn sdk_session_wakes_on_mail_and_reads_who_wrote() {
     );
     assert_wake_says_mail_from(&woke, "bob");
     sdk.event("result").await;
+    assert_bob_got_the_answer(&bus, &api).await;
     sdk.close();
 }
 
 #[tokio::test]
-async fn interactive_session_wakes_on_mail_and_reads_who_wrote() {
+async fn interactive_session_wakes_on_mail_and_answers_it() {
     let Some(claude) = claude().filter(|_| tmux()) else {
         return;
     };
@@ -183,6 +250,7 @@ async fn interactive_session_wakes_on_mail_and_reads_who_wrote() {
         ms(woke.at - sent)
     );
     assert_wake_says_mail_from(&woke, "bob");
+    assert_bob_got_the_answer(&bus, &api).await;
 
     // Woken and answered, the session still takes prompts from its terminal.
     tui.type_line("what next?");
