@@ -122,4 +122,6 @@ pub enum HookCommand {
     Prompt,
     /// SessionStart hook: the same context as `prompt`, at the start of a session.
     SessionStart,
+    /// PostToolUse hook: announce mail that arrived since the last announcement, unread.
+    PostTool,
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use proto::client::{Client, ClientError, ClientOptions};
 use proto::{ClientKind, Request, Response};
 
-/// A client for the bus of this environment. Hooks pass `autostart: false`: they never start
-/// a daemon for nothing, and give up quickly when none answers.
+/// A client for the bus of this environment. Hooks mostly pass `autostart: false`: they never
+/// start a daemon for nothing, and give up quickly when none answers.
 pub fn client(autostart: bool) -> anyhow::Result<Client> {
     let mut opts = ClientOptions::from_env(ClientKind::Cli)?;
     opts.autostart = autostart;

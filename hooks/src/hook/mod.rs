@@ -1,12 +1,15 @@
-//! The Claude Code hook entry points: `bus hook stop|prompt|session-start`.
+//! The Claude Code hook entry points: `bus hook stop|prompt|session-start|post-tool`.
 //!
-//! A hook never breaks the host (STYLE habit 9): it never starts a daemon, gives up quickly
-//! when none answers, and on any failure warns on stderr and exits 0. It is silent when the
-//! session has no name on the bus or no daemon runs. Exit 2 means exactly one thing: the Stop
-//! hook delivers mail, on stderr, to wake the session.
+//! A hook never breaks the host (STYLE habit 9): it gives up quickly when no daemon answers,
+//! starts one only to give a named session its context (see [`starts_busd`]), and on any
+//! failure warns on stderr and exits 0. It is silent when the session has no name on the bus
+//! or no daemon runs. Exit 2 means exactly one thing: the Stop hook delivers mail, on stderr,
+//! to wake the session.
 
 mod context;
 mod input;
+mod mode;
+mod post_tool;
 mod stop;
 mod text;
 
@@ -33,7 +36,7 @@ pub enum Outcome {
     Wake(String),
 }
 
-/// A session the hook acts for: its name, bound on a connection that never starts busd.
+/// A session the hook acts for: its name, bound on a connection.
 pub struct Session {
     pub client: Client,
     pub name: String,
@@ -43,7 +46,11 @@ pub struct Session {
 pub async fn run(cmd: HookCommand, as_name: Option<String>) -> ExitCode {
     let input = HookInput::from_stdin();
     let outcome = async {
-        let connect = session(as_name.as_deref(), &input);
+        let connect = session(
+            as_name.as_deref(),
+            &input,
+            starts_busd(&cmd, as_name.as_deref()),
+        );
         let Some(session) = tokio::time::timeout(CONNECT_WITHIN, connect)
             .await
             .map_err(|_| anyhow::anyhow!("busd did not answer within {CONNECT_WITHIN:?}"))??
@@ -51,7 +58,11 @@ pub async fn run(cmd: HookCommand, as_name: Option<String>) -> ExitCode {
             return Ok(Outcome::Silent);
         };
         match cmd {
-            HookCommand::Stop { no_wait: true, .. } => {
+            // A headless run (`claude -p`) waits for its Stop hook before it exits: it gets the
+            // synchronous form, so it ends as soon as its turn is done.
+            HookCommand::Stop { no_wait, .. }
+                if no_wait || mode::host() == mode::Mode::Headless =>
+            {
                 bounded(stop::pending(&session, &input)).await
             }
             HookCommand::Stop {
@@ -59,6 +70,7 @@ pub async fn run(cmd: HookCommand, as_name: Option<String>) -> ExitCode {
             } => stop::wait(&session, timeout, ready_fd).await,
             HookCommand::Prompt => bounded(context::context(&session, "UserPromptSubmit")).await,
             HookCommand::SessionStart => bounded(context::context(&session, "SessionStart")).await,
+            HookCommand::PostTool => bounded(post_tool::post_tool(&session)).await,
         }
     };
     match outcome.await {
@@ -80,8 +92,12 @@ pub async fn run(cmd: HookCommand, as_name: Option<String>) -> ExitCode {
 
 /// The session's name and a connection acting as it; `None` when there is no name or no
 /// daemon (both are normal: the hook then stays silent).
-async fn session(as_name: Option<&str>, input: &HookInput) -> anyhow::Result<Option<Session>> {
-    let client = identity::client(false)?;
+async fn session(
+    as_name: Option<&str>,
+    input: &HookInput,
+    start_busd: bool,
+) -> anyhow::Result<Option<Session>> {
+    let client = identity::client(start_busd)?;
     let mut sessions: Vec<String> = identity::session_from_env().into_iter().collect();
     if let Some(id) = input.session_id.as_ref().filter(|id| !id.is_empty())
         && !sessions.contains(id)
@@ -98,6 +114,18 @@ async fn session(as_name: Option<&str>, input: &HookInput) -> anyhow::Result<Opt
         Err(ClientError::Unavailable(_)) => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether this hook starts busd when none runs: only the context hooks (SessionStart,
+/// UserPromptSubmit) of a session whose name is given (`--as`, `BUS_NAME`). Such a session's
+/// shim registers that name as it starts, and starts busd itself, but Claude Code runs
+/// SessionStart before the shim has connected: on a fresh bus the first request would carry
+/// no bus context. Without a given name the hook has nothing to say until the session
+/// registers, which needs a busd, so it does not start one.
+fn starts_busd(cmd: &HookCommand, as_name: Option<&str>) -> bool {
+    let named = as_name.is_some_and(|n| !n.trim().is_empty())
+        || std::env::var("BUS_NAME").is_ok_and(|n| !n.trim().is_empty());
+    named && matches!(cmd, HookCommand::Prompt | HookCommand::SessionStart)
 }
 
 /// A synchronous hook holds Claude Code up: it must answer quickly or not at all.

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use proto::{AgentList, AgentStatus, ClaimList, InboxPage};
+use proto::{AgentList, AgentStatus, ClaimList, InboxPage, Message};
 
 /// The most a context note may be: Claude Code shows hook context to the model on every prompt.
 pub const CONTEXT_MAX_CHARS: usize = 999;
@@ -13,13 +13,23 @@ pub const CONTEXT_MAX_CHARS: usize = 999;
 /// Mail for `name`, already taken from its inbox, as the model should see it.
 pub fn mail(name: &str, page: &InboxPage) -> String {
     let n = page.messages.len();
+    // The first line says what happened and from whom: it is what a woken session reads first
+    // (after the prefix hooks.json gives Claude Code as `rewakeMessage`).
+    let mut senders: Vec<String> = Vec::new();
+    for m in &page.messages {
+        let quoted = format!("'{}'", m.from);
+        if !senders.contains(&quoted) {
+            senders.push(quoted);
+        }
+    }
     let mut out = format!(
-        "claude-bus: {} for '{name}' (this session's name on the bus).\n",
+        "claude-bus: {} for '{name}' (this session's name on the bus) from {}.\n",
         if n == 1 {
             "1 new message".to_owned()
         } else {
             format!("{n} new messages")
-        }
+        },
+        list(&senders, 5)
     );
     for m in &page.messages {
         let to = if m.to == proto::limits::BROADCAST {
@@ -63,6 +73,55 @@ pub fn mail(name: &str, page: &InboxPage) -> String {
             page.pending_count
         );
     }
+    out
+}
+
+/// How long the first line of an announced message may be.
+const FIRST_LINE_MAX_CHARS: usize = 120;
+
+/// The most messages one announcement lists; the rest are counted.
+const ARRIVED_MAX: usize = 5;
+
+/// Mail that arrived while `name` works, announced between tool calls and left unread:
+/// who wrote, each message's first line, how to read it. `unread` is all of `name`'s unread.
+pub fn arrived(name: &str, new: &[&Message], unread: u64) -> String {
+    let n = new.len();
+    let mut out = format!(
+        "claude-bus: {} for '{name}' (this session's name on the bus) while you work:",
+        if n == 1 {
+            "new message".to_owned()
+        } else {
+            format!("{n} new messages")
+        }
+    );
+    for m in new.iter().take(ARRIVED_MAX) {
+        let first = m
+            .content
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        let _ = write!(
+            out,
+            "\n- message {} from '{}': {}",
+            m.id,
+            m.from,
+            clip(first.trim(), FIRST_LINE_MAX_CHARS)
+        );
+    }
+    if n > ARRIVED_MAX {
+        let _ = write!(out, "\n- and {} more", n - ARRIVED_MAX);
+    }
+    let them = if unread == 1 { "it" } else { "them" };
+    let _ = write!(
+        out,
+        "\n{} unread; nothing was marked read. To read {them}, call the bus tool inbox \
+         (or run: bus inbox).",
+        if unread == 1 {
+            "1 message is".to_owned()
+        } else {
+            format!("{unread} messages are")
+        }
+    );
     out
 }
 
@@ -199,6 +258,7 @@ mod tests {
         for needle in [
             "1 new message for 'api'",
             "message 7 from 'web'",
+            "(this session's name on the bus) from 'web'.\n",
             "in reply to message 3",
             "please review",
             "send(to=\"web\", content=\"...\", reply_to=7)",
@@ -206,6 +266,32 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle:?} missing from {text}");
         }
+    }
+
+    #[test]
+    fn arrived_names_senders_first_lines_and_how_to_read() {
+        let m = |id, from: &str, content: &str| Message {
+            id,
+            from: from.into(),
+            to: "api".into(),
+            content: content.into(),
+            reply_to: None,
+            ts: String::new(),
+        };
+        let a = m(4, "web", "\n  review auth.rs please\nsecond line stays out");
+        let b = m(5, "ops", &"x".repeat(500));
+        let text = arrived("api", &[&a, &b], 3);
+        for needle in [
+            "2 new messages for 'api'",
+            "message 4 from 'web': review auth.rs please",
+            "message 5 from 'ops': xxx",
+            "3 messages are unread; nothing was marked read",
+            "call the bus tool inbox",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from {text}");
+        }
+        assert!(!text.contains("second line"), "{text}");
+        assert!(text.len() < 600, "{}", text.len());
     }
 
     #[test]

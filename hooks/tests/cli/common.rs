@@ -71,6 +71,11 @@ pub fn hook_input(event: &str, session_id: &str) -> String {
         }
         "UserPromptSubmit" => input["prompt"] = json!("what next?"),
         "SessionStart" => input["source"] = json!("startup"),
+        "PostToolUse" => {
+            input["tool_name"] = json!("Bash");
+            input["tool_input"] = json!({"command": "true"});
+            input["tool_response"] = json!({"stdout": "", "stderr": ""});
+        }
         _ => {}
     }
     input.to_string()

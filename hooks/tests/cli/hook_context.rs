@@ -77,13 +77,41 @@ async fn silent_without_a_name_or_a_daemon() {
     let empty = Bus::empty();
     let out = empty
         .sh(&hook_command("SessionStart"))
-        .env("BUS_NAME", "alice")
-        .stdin(hook_input("SessionStart", "sess-alice"))
+        .env("CLAUDE_CODE_SESSION_ID", "sess-nobody")
+        .stdin(hook_input("SessionStart", "sess-nobody"))
         .run()
         .await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.silent(), "{out:?}");
-    assert!(!empty.daemon_running(), "a hook never starts busd");
+    assert!(
+        !empty.daemon_running(),
+        "a hook with no name to speak for never starts busd"
+    );
+}
+
+#[tokio::test]
+async fn a_named_session_gets_its_context_on_a_fresh_bus() {
+    // Claude Code runs SessionStart before the session's shim has connected (and started
+    // busd): the hook starts busd itself so the first request carries the context.
+    let empty = Bus::empty();
+    for event in ["SessionStart", "UserPromptSubmit"] {
+        let out = empty
+            .sh(&hook_command(event))
+            .env("BUS_NAME", "alice")
+            .stdin(hook_input(event, "sess-alice"))
+            .run()
+            .await;
+        assert_eq!(out.code, 0, "{out:?}");
+        let note = out.json()["hookSpecificOutput"]["additionalContext"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            note.starts_with("claude-bus: this session is 'alice' on the bus"),
+            "{event}: {out:?}"
+        );
+    }
+    assert!(empty.daemon_running(), "the context hook started busd");
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ mod commands;
 mod common;
 mod demo;
 mod hook_context;
+mod hook_post_tool;
 mod hook_stop;
 mod plugin;
 mod process;

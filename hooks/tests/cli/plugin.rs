@@ -68,12 +68,15 @@ async fn mcp_server_bus_runs_bus_shim() {
 }
 
 #[tokio::test]
-async fn hooks_json_wires_the_three_hooks_to_bus() {
+async fn hooks_json_wires_the_four_hooks_to_bus() {
     let hooks = plugin_json("hooks/hooks.json");
     let events = hooks["hooks"].as_object().unwrap();
     let mut names: Vec<&String> = events.keys().collect();
     names.sort();
-    assert_eq!(names, ["SessionStart", "Stop", "UserPromptSubmit"]);
+    assert_eq!(
+        names,
+        ["PostToolUse", "SessionStart", "Stop", "UserPromptSubmit"]
+    );
 
     let stop = &hooks["hooks"]["Stop"][0]["hooks"][0];
     assert_eq!(stop["type"], "command");
@@ -96,6 +99,7 @@ async fn hooks_json_wires_the_three_hooks_to_bus() {
     for (event, expected) in [
         ("UserPromptSubmit", "bus hook prompt"),
         ("SessionStart", "bus hook session-start"),
+        ("PostToolUse", "bus hook post-tool"),
     ] {
         let hook = &hooks["hooks"][event][0]["hooks"][0];
         assert_eq!(hook["type"], "command");
@@ -114,6 +118,7 @@ async fn hooks_json_wires_the_three_hooks_to_bus() {
         ("Stop", "Stop"),
         ("UserPromptSubmit", "UserPromptSubmit"),
         ("SessionStart", "SessionStart"),
+        ("PostToolUse", "PostToolUse"),
     ] {
         let line = hooks["hooks"][event][0]["hooks"][0]["command"]
             .as_str()
