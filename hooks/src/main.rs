@@ -17,7 +17,7 @@ use clap::Parser;
 use args::{Cli, Command};
 
 fn main() -> ExitCode {
-    let is_hook = std::env::args().skip(1).any(|a| a == "hook");
+    let is_hook = is_hook(std::env::args_os().skip(1));
     init_logs(is_hook);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -60,6 +60,23 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// Whether the subcommand is `hook`: the first argument that is neither a global flag nor the
+/// value of `--as`. Arguments are taken as the OS gave them: one that is not UTF-8 is an error
+/// clap reports, never a panic here.
+fn is_hook(mut args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--as") => {
+                args.next();
+            }
+            Some(flag) if flag.starts_with('-') => {}
+            Some(word) => return word == "hook",
+            None => return false,
+        }
+    }
+    false
 }
 
 /// Logs go to stderr, filtered by `BUS_LOG`. Hooks log nothing: their stderr is what Claude

@@ -4,6 +4,7 @@
 mod commands;
 mod common;
 mod demo;
+mod edges;
 mod hook_context;
 mod hook_stop;
 mod plugin;
