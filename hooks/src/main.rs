@@ -49,11 +49,14 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         let result = match cli.command {
             Command::Hook(cmd) => return hook::run(cmd, cli.as_name).await,
-            Command::Demo { rounds } => demo::run(rounds).await,
+            Command::Demo { rounds } => demo::run(rounds, cli.json).await,
             _ => commands::run(cli).await,
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,
+            // The reader of stdout went away (`bus tail | head -1`): end quietly, with the
+            // status a shell gives a process killed by SIGPIPE.
+            Err(e) if output::is_broken_pipe(&e) => ExitCode::from(141),
             Err(e) => {
                 eprintln!("bus: {e:#}");
                 ExitCode::FAILURE

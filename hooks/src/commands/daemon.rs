@@ -8,7 +8,7 @@ use proto::client::{Client, ClientError};
 use serde::Serialize;
 
 use super::reply;
-use crate::output;
+use crate::output::{self, say};
 
 /// How long `bus stop` waits for busd to exit once asked.
 const STOP_WAIT: Duration = Duration::from_secs(30);
@@ -58,7 +58,7 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
         ),
     ];
     for (label, value) in rows {
-        println!("{label:<9} {value}");
+        say!("{label:<9} {value}")?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use proto::{Request, limits};
 
 use super::reply;
 use crate::identity;
-use crate::output::{self, arg_or_stdin};
+use crate::output::{self, arg_or_stdin, say};
 
 pub async fn send(
     client: &Client,
@@ -28,7 +28,7 @@ pub async fn send(
     if json {
         return output::json(&sent);
     }
-    println!("sent #{} to {}", sent.id, sent.to);
+    say!("sent #{} to {}", sent.id, sent.to)?;
     Ok(())
 }
 
@@ -57,15 +57,15 @@ pub async fn inbox(
         } else {
             String::new()
         };
-        println!("no new messages for {name}{within}");
+        say!("no new messages for {name}{within}")?;
     }
     for m in &page.messages {
-        println!("{}\n", output::message(m));
+        say!("{}\n", output::message(m))?;
     }
     if peek && !page.messages.is_empty() {
-        println!("{} unread; nothing was marked read", page.pending_count);
+        say!("{} unread; nothing was marked read", page.pending_count)?;
     } else if page.pending_count > 0 {
-        println!("{} more unread", page.pending_count);
+        say!("{} more unread", page.pending_count)?;
     }
     Ok(())
 }
@@ -90,7 +90,7 @@ pub async fn tail(client: &Client, json: bool, after: Option<i64>) -> anyhow::Re
             if json {
                 output::json(m)?;
             } else {
-                println!("{}\n", output::message(m));
+                say!("{}\n", output::message(m))?;
             }
         }
         after = Some(page.last_id);

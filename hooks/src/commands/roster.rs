@@ -4,7 +4,7 @@ use proto::client::Client;
 use proto::{AgentStatus, Request};
 
 use super::reply;
-use crate::output;
+use crate::output::{self, say};
 
 pub async fn agents(
     client: &Client,
@@ -45,7 +45,7 @@ pub async fn agents(
         })
         .collect();
     let header = ["NAME", "STATUS", "ROLE", "OWNS", "SEEN", "OVERLAPS"];
-    println!("{}", output::listing("no agents", &header, &rows));
+    say!("{}", output::listing("no agents", &header, &rows))?;
     Ok(())
 }
 
@@ -66,7 +66,7 @@ pub async fn claims(client: &Client, json: bool) -> anyhow::Result<()> {
         })
         .collect();
     let header = ["PATH", "OWNER", "EXPIRES IN"];
-    println!("{}", output::listing("no live claims", &header, &rows));
+    say!("{}", output::listing("no live claims", &header, &rows))?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use proto::{Request, StateMode};
 use super::reply;
 use crate::args::StateCommand;
 use crate::identity;
-use crate::output::{self, arg_or_stdin};
+use crate::output::{self, arg_or_stdin, say};
 
 pub async fn run(
     client: &Client,
@@ -21,7 +21,7 @@ pub async fn run(
                 return output::json(&list);
             }
             if list.state.is_empty() {
-                println!("no such key");
+                say!("no such key")?;
             }
             for e in &list.state {
                 let by = if e.updated_by.is_empty() {
@@ -29,10 +29,13 @@ pub async fn run(
                 } else {
                     format!(" by {}", e.updated_by)
                 };
-                println!(
+                say!(
                     "{} (version {}{by} at {})\n{}\n",
-                    e.key, e.version, e.updated_at, e.value
-                );
+                    e.key,
+                    e.version,
+                    e.updated_at,
+                    e.value
+                )?;
             }
         }
         StateCommand::Set(args) => {
@@ -53,7 +56,7 @@ pub async fn run(
             if json {
                 return output::json(&written);
             }
-            println!("{} is now at version {}", written.key, written.version);
+            say!("{} is now at version {}", written.key, written.version)?;
         }
         StateCommand::List => {
             let list = reply!(client.call(Request::ListState).await?, StateKeys);
@@ -73,7 +76,7 @@ pub async fn run(
                 })
                 .collect();
             let header = ["KEY", "VERSION", "BY", "UPDATED"];
-            println!("{}", output::listing("no keys", &header, &rows));
+            say!("{}", output::listing("no keys", &header, &rows))?;
         }
     }
     Ok(())

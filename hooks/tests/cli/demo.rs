@@ -24,3 +24,65 @@ async fn demo_shows_two_sessions_talking_and_the_hook_waking() {
         assert!(out.stdout.contains(needle), "{needle:?} missing");
     }
 }
+
+/// `bus demo | head -5`: the demo ends quietly when its reader goes away, and stops the busd of
+/// its throwaway bus before that bus's folder is removed.
+#[tokio::test]
+async fn demo_into_a_closed_pipe_ends_quietly_and_stops_its_busd() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let bus = Bus::empty();
+    let mut running = bus
+        .bus(&["demo", "--rounds", "2"])
+        .env("BUS_DAEMON", sibling("busd"))
+        .start()
+        .await;
+    let stdout = running.child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut head = Vec::new();
+    while head.len() < 5 {
+        let line = lines.next_line().await.expect("read").expect("5 lines");
+        head.push(line);
+    }
+    // By the fifth line both sessions have registered, so their busd runs.
+    let dir = head[0]
+        .rsplit(" in ")
+        .next()
+        .expect("the first line names the throwaway bus");
+    let paths = proto::paths::BusPaths::new(std::path::Path::new(dir).join("bus.db"), None);
+    let pid: i32 = std::fs::read_to_string(&paths.daemon_lock)
+        .expect("the demo's busd lock")
+        .trim()
+        .parse()
+        .expect("a pid in the lock");
+    drop(lines);
+    let out = running.finish().await;
+    assert!(!out.stderr.contains("panicked"), "{out:?}");
+    assert_eq!(out.code, 141, "{out:?}");
+    assert!(
+        !std::path::Path::new(dir).exists(),
+        "the temp bus is removed"
+    );
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = state.rsplit(") ").next().unwrap_or("");
+    assert!(
+        state.is_empty() || state.starts_with('Z'),
+        "busd {pid} still runs: {state}"
+    );
+}
+
+#[tokio::test]
+async fn demo_json_prints_one_document_with_the_figures() {
+    let bus = Bus::empty();
+    let out = bus
+        .bus(&["demo", "--rounds", "2", "--json"])
+        .env("BUS_DAEMON", sibling("busd"))
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let doc = out.json();
+    assert_eq!(doc["messages"].as_array().map(Vec::len), Some(2), "{doc}");
+    assert_eq!(doc["messages"][1]["reply_to"], 1, "{doc}");
+    assert_eq!(doc["stop_hook"]["exit_code"], 2, "{doc}");
+    assert!(doc["wake_ms"]["median"].is_f64(), "{doc}");
+}
