@@ -5,6 +5,7 @@
 mod cli;
 mod held;
 mod params;
+mod schema;
 mod server;
 mod stdio;
 mod tools;
