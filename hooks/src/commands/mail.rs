@@ -25,11 +25,35 @@ pub async fn send(
         reply_to,
     };
     let sent = reply!(client.call(request).await?, Sent);
+    let unknown = sent.to != limits::BROADCAST && !registered(client, &sent.to).await;
+    let note = format!(
+        "no session has registered '{}' on this bus yet: the message waits until one does \
+         (`bus agents --all` lists every name)",
+        sent.to
+    );
     if json {
+        if unknown {
+            eprintln!("bus: note: {note}");
+        }
         return output::json(&sent);
     }
     say!("sent #{} to {}", sent.id, sent.to)?;
+    if unknown {
+        say!("note: {note}")?;
+    }
     Ok(())
+}
+
+/// Whether `name` has ever registered. A failure to find out says yes: the note is a hint.
+async fn registered(client: &Client, name: &str) -> bool {
+    let request = Request::Agents {
+        active_within: 0.0,
+        all: true,
+    };
+    match client.call(request).await {
+        Ok(proto::Response::Agents(list)) => list.agents.iter().any(|a| a.name == name),
+        _ => true,
+    }
 }
 
 pub async fn inbox(

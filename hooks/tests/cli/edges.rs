@@ -43,9 +43,51 @@ async fn a_hook_with_an_argument_that_is_not_utf8_exits_0() {
         ],
         vec![OsStr::new("hook"), not_utf8()],
     ] {
-        let out = bus.bus_os(&args).stdin("{}").run().await;
+        let out = bus.bus_os(&args).run().await;
         assert_eq!(out.code, 0, "{args:?}: {out:?}");
         assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
         assert!(!out.stderr.contains("panicked"), "{args:?}: {out:?}");
     }
+}
+
+#[tokio::test]
+async fn send_to_a_name_never_seen_is_accepted_with_a_note() {
+    let bus = Bus::start().await;
+    let out = bus
+        .bus(&["send", "nosuchagent", "hi", "--as", "alice"])
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("sent #1 to nosuchagent"), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("no session has registered 'nosuchagent'"),
+        "{out:?}"
+    );
+    // JSON stays the tool's result; the note goes to stderr.
+    let out = bus
+        .bus(&["send", "nosuchagent", "hi", "--as", "alice", "--json"])
+        .run()
+        .await;
+    assert_eq!(
+        out.json(),
+        serde_json::json!({"id": 2, "to": "nosuchagent"})
+    );
+    assert!(out.stderr.contains("no session has registered"), "{out:?}");
+    // A name that registered gets no note, nor does a broadcast.
+    bus.bus(&["inbox", "--as", "nosuchagent"]).run().await;
+    for to in ["nosuchagent", "all"] {
+        let out = bus.bus(&["send", to, "hi", "--as", "alice"]).run().await;
+        assert_eq!(out.code, 0, "{out:?}");
+        assert!(!out.stdout.contains("note:"), "{out:?}");
+    }
+}
+
+#[tokio::test]
+async fn inbox_as_a_new_name_with_no_mail_adds_no_agent() {
+    let bus = Bus::start().await;
+    let out = bus.bus(&["inbox", "--as", "typo"]).run().await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let agents = bus.bus(&["agents", "--all", "--json"]).run().await.json();
+    assert_eq!(agents, serde_json::json!({"agents": []}), "{agents}");
 }
