@@ -27,6 +27,8 @@ if [ -n "$running" ] && [ "$running" != "$installed" ]; then
     echo "==> restarting busd $running as $installed"
     "$bin/bus" stop
 fi
+# `bus status` never starts busd; any other command does.
+"$bin/bus" agents >/dev/null
 echo "==> the bus is running"
 "$bin/bus" status
 

@@ -37,7 +37,12 @@ pub enum Command {
         #[arg(long)]
         peek: bool,
         /// Wait up to this many seconds for a message when none is waiting (at most 3600).
-        #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+        #[arg(
+            long,
+            allow_negative_numbers = true,
+            value_name = "SECONDS",
+            default_value_t = 0.0
+        )]
         wait: f64,
         /// At most this many messages (1-1000).
         #[arg(long, default_value_t = 100)]
@@ -49,7 +54,12 @@ pub enum Command {
         #[arg(long)]
         all: bool,
         /// Also list sessions seen within this many seconds.
-        #[arg(long, value_name = "SECONDS", default_value_t = 180.0)]
+        #[arg(
+            long,
+            allow_negative_numbers = true,
+            value_name = "SECONDS",
+            default_value_t = 180.0
+        )]
         active_within: f64,
     },
     /// Shared, versioned state.

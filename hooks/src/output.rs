@@ -112,7 +112,16 @@ pub fn arg_or_stdin(arg: String) -> anyhow::Result<String> {
     if arg != "-" {
         return Ok(arg);
     }
-    let mut text = std::io::read_to_string(std::io::stdin())?;
+    let mut text = std::io::read_to_string(std::io::stdin()).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::InvalidData {
+            anyhow::anyhow!(
+                "stdin is not UTF-8 text: the bus carries text, so convert it first \
+                 (iconv -t UTF-8) or encode binary data (base64)"
+            )
+        } else {
+            anyhow::anyhow!("cannot read stdin: {e}")
+        }
+    })?;
     if text.ends_with('\n') {
         text.pop();
         if text.ends_with('\r') {

@@ -8,6 +8,19 @@ mod state;
 use crate::args::{Cli, Command};
 use crate::identity;
 
+/// A command that has printed its answer and ends with a non-zero status that is part of it
+/// (`bus status`: no busd runs; `bus state get KEY`: no such key). `main` prints nothing more.
+#[derive(Debug)]
+pub struct Answered(pub u8);
+
+impl std::fmt::Display for Answered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Answered {}
+
 /// Unwrap the expected reply variant, or report a protocol bug.
 macro_rules! reply {
     ($response:expr, $variant:ident) => {
@@ -40,7 +53,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Claims => roster::claims(&identity::client(true)?, json).await,
         Command::State(cmd) => state::run(&identity::client(true)?, me, json, cmd).await,
-        Command::Status => daemon::status(&identity::client(true)?, json).await,
+        // Status answers "is busd running?", so it never starts one.
+        Command::Status => daemon::status(&identity::client(false)?, json).await,
         Command::Stop => daemon::stop(&identity::client(false)?, json).await,
         Command::Hook(_) | Command::Demo { .. } => unreachable!("dispatched by main"),
     }

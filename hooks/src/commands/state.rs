@@ -16,14 +16,20 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match cmd {
         StateCommand::Get { key } => {
+            let one = key.clone();
             let list = reply!(client.call(Request::GetState { key }).await?, State);
+            let missing = list.state.is_empty() && one.as_deref().is_some_and(|k| !k.is_empty());
             if json {
-                return output::json(&list);
+                output::json(&list)?;
+            } else if let Some(key) = one.as_deref().filter(|_| missing) {
+                eprintln!("bus: no key '{key}' (`bus state list` shows every key)");
+            } else if list.state.is_empty() {
+                say!("no keys")?;
             }
-            if list.state.is_empty() {
-                say!("no such key")?;
+            if missing {
+                return Err(super::Answered(1).into());
             }
-            for e in &list.state {
+            for e in list.state.iter().filter(|_| !json) {
                 let by = if e.updated_by.is_empty() {
                     String::new()
                 } else {

@@ -91,3 +91,67 @@ async fn inbox_as_a_new_name_with_no_mail_adds_no_agent() {
     let agents = bus.bus(&["agents", "--all", "--json"]).run().await.json();
     assert_eq!(agents, serde_json::json!({"agents": []}), "{agents}");
 }
+
+#[tokio::test]
+async fn status_answers_whether_busd_runs_without_starting_one() {
+    let bus = Bus::empty();
+    let out = bus.bus(&["status"]).run().await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("not running"), "{out:?}");
+    assert!(
+        out.stdout.contains(&bus.paths.db.display().to_string()),
+        "{out:?}"
+    );
+    let out = bus.bus(&["status", "--json"]).run().await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.json()["running"], false, "{out:?}");
+    assert!(!bus.daemon_running(), "bus status started a busd");
+
+    let bus = Bus::start().await;
+    let out = bus.bus(&["status"]).run().await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("running, pid"), "{out:?}");
+}
+
+#[tokio::test]
+async fn state_get_of_a_missing_key_exits_1() {
+    let bus = Bus::start().await;
+    let out = bus.bus(&["state", "get", "nokey"]).run().await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("no key 'nokey'"), "{out:?}");
+    let out = bus.bus(&["state", "get", "nokey", "--json"]).run().await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.json(), serde_json::json!({"state": []}));
+    // Every key of an empty bus is an answer, not a failure.
+    let out = bus.bus(&["state", "get"]).run().await;
+    assert_eq!((out.code, out.stdout.trim()), (0, "no keys"), "{out:?}");
+    bus.bus(&["state", "set", "k", "v"]).run().await;
+    let out = bus.bus(&["state", "get", "k"]).run().await;
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[tokio::test]
+async fn a_negative_wait_is_refused_with_the_range() {
+    let bus = Bus::start().await;
+    let out = bus
+        .bus(&["inbox", "--as", "bob", "--wait", "-1"])
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(!out.stderr.contains("unexpected argument"), "{out:?}");
+    assert!(out.stderr.contains("wait"), "{out:?}");
+}
+
+#[tokio::test]
+async fn stdin_that_is_not_utf8_says_what_to_do() {
+    let bus = Bus::start().await;
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("printf 'caf\\351' | \"$0\" send bob - --as alice")
+        .arg(crate::common::bus_exe())
+        .env("BUS_DB", &bus.paths.db);
+    let out = crate::common::Cmd::new(cmd).run().await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("stdin is not UTF-8 text"), "{out:?}");
+    assert!(out.stderr.contains("iconv"), "{out:?}");
+}
