@@ -22,7 +22,8 @@ esac
 # A busd of the same protocol keeps serving across an upgrade; restart it when it is another
 # build, so the new code runs (sessions reconnect by themselves).
 installed=$("$bin/busd" --version | awk '{print $2}')
-running=$("$bin/bus" status --json 2>/dev/null | sed -n 's/.*"version":"\([^"]*\)".*/\1/p')
+# (`bus status` exits 1 when no busd runs.)
+running=$("$bin/bus" status --json 2>/dev/null | sed -n 's/.*"version":"\([^"]*\)".*/\1/p' || true)
 if [ -n "$running" ] && [ "$running" != "$installed" ]; then
     echo "==> restarting busd $running as $installed"
     "$bin/bus" stop
