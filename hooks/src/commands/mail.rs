@@ -94,6 +94,36 @@ pub async fn inbox(
     Ok(())
 }
 
+pub async fn message_status(client: &Client, json: bool, message_id: i64) -> anyhow::Result<()> {
+    let request = Request::MessageStatus { message_id };
+    let status = reply!(client.call(request).await?, MessageStatus);
+    if json {
+        return output::json(&status);
+    }
+    let readers: Vec<String> = status
+        .readers
+        .iter()
+        .map(|r| format!("{} at {}", r.recipient, r.read_ts))
+        .collect();
+    say!(
+        "#{} from {} to {}",
+        status.message_id,
+        status.sender,
+        status.recipient
+    )?;
+    say!("read by  {}", dash_list(&readers))?;
+    say!("unread   {}", dash_list(&status.unread))?;
+    Ok(())
+}
+
+fn dash_list(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
 /// Print every message as it is committed, until interrupted or busd stops. Each `Tail` call
 /// blocks in busd until a message commits: there is no polling.
 pub async fn tail(client: &Client, json: bool, after: Option<i64>) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 
 pub(crate) mod daemon;
 mod mail;
+mod register;
 mod roster;
 mod state;
 
@@ -52,6 +53,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             roster::agents(&identity::client(true)?, json, all, active_within).await
         }
         Command::Claims => roster::claims(&identity::client(true)?, json).await,
+        Command::Claim { path, ttl } => {
+            roster::claim(&identity::client(true)?, me, json, path, ttl).await
+        }
+        Command::Release { path } => {
+            roster::release(&identity::client(true)?, me, json, path).await
+        }
+        Command::Register {
+            name,
+            role,
+            owns,
+            no_owns,
+        } => {
+            let owns = (no_owns || !owns.is_empty()).then_some(owns);
+            register::register(&identity::client(true)?, json, name, role, owns).await
+        }
+        Command::Whoami => register::whoami(&identity::client(true)?, me, json).await,
+        Command::MessageStatus { message_id } => {
+            mail::message_status(&identity::client(true)?, json, message_id).await
+        }
         Command::State(cmd) => state::run(&identity::client(true)?, me, json, cmd).await,
         // Status answers "is busd running?", so it never starts one.
         Command::Status => daemon::status(&identity::client(false)?, json).await,

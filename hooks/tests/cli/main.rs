@@ -10,3 +10,4 @@ mod hook_stop;
 mod plugin;
 mod process;
 mod shim;
+mod tools;
