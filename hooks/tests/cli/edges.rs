@@ -155,3 +155,28 @@ async fn stdin_that_is_not_utf8_says_what_to_do() {
     assert!(out.stderr.contains("stdin is not UTF-8 text"), "{out:?}");
     assert!(out.stderr.contains("iconv"), "{out:?}");
 }
+
+/// Claude Code gone before the hook writes its context: the hook still exits 0.
+#[tokio::test]
+async fn a_hook_whose_stdout_is_closed_exits_0() {
+    let bus = Bus::start().await;
+    bus.bus(&["register", "alice", "--role", "backend"])
+        .run()
+        .await;
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = std::process::Command::new(crate::common::bus_exe())
+        .args(["hook", "prompt"])
+        .env("BUS_DB", &bus.paths.db)
+        .env("BUS_NAME", "alice")
+        .env_remove("BUS_SOCKET")
+        .env_remove("CLAUDE_CODE_SESSION_ID")
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run the hook");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
