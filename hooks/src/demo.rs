@@ -7,7 +7,8 @@
 //!
 //! With `--json` the figures come as one JSON document at the end instead of the text. A write
 //! to stdout that fails (the reader of a pipe went away, as with `bus demo | head`) ends the
-//! demo early, and it still stops its shims and its busd before the temp folder goes.
+//! demo early, and so does Ctrl-C; either way it stops its shims and its busd before the temp
+//! folder goes.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -25,6 +26,18 @@ use tokio::io::AsyncWriteExt;
 
 use crate::commands::daemon::wait_for_exit;
 use crate::output;
+
+/// The demo was stopped with Ctrl-C (after it stopped its bus).
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted; the demo's bus is stopped")
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 /// What the demo tells a person: text lines, or nothing until the JSON document at the end.
 struct Say {
@@ -74,7 +87,11 @@ pub async fn run(rounds: u32, json: bool) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    let result = exchange(&say, &alice, &bob, &db, rounds.max(1)).await;
+    let result = tokio::select! {
+        result = exchange(&say, &alice, &bob, &db, rounds.max(1)) => result,
+        // Ctrl-C stops the demo's bus too, rather than leaving busd over a deleted folder.
+        _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
+    };
     alice.close().await;
     bob.close().await;
     stop_daemon(&db).await;

@@ -57,6 +57,10 @@ fn main() -> ExitCode {
             // The reader of stdout went away (`bus tail | head -1`): end quietly, with the
             // status a shell gives a process killed by SIGPIPE.
             Err(e) if output::is_broken_pipe(&e) => ExitCode::from(141),
+            Err(e) if e.is::<demo::Interrupted>() => {
+                eprintln!("bus demo: {e}");
+                ExitCode::from(130)
+            }
             Err(e) if e.is::<commands::Answered>() => {
                 ExitCode::from(e.downcast_ref::<commands::Answered>().map_or(1, |a| a.0))
             }
