@@ -22,11 +22,14 @@ esac
 # A busd of the same protocol keeps serving across an upgrade; restart it when it is another
 # build, so the new code runs (sessions reconnect by themselves).
 installed=$("$bin/busd" --version | awk '{print $2}')
-running=$("$bin/bus" status --json 2>/dev/null | sed -n 's/.*"version":"\([^"]*\)".*/\1/p')
+# (`bus status` exits 1 when no busd runs.)
+running=$("$bin/bus" status --json 2>/dev/null | sed -n 's/.*"version":"\([^"]*\)".*/\1/p' || true)
 if [ -n "$running" ] && [ "$running" != "$installed" ]; then
     echo "==> restarting busd $running as $installed"
     "$bin/bus" stop
 fi
+# `bus status` never starts busd; any other command does.
+"$bin/bus" agents >/dev/null
 echo "==> the bus is running"
 "$bin/bus" status
 

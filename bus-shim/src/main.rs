@@ -2,19 +2,36 @@
 //!
 //! stdout carries MCP frames only; logs go to stderr.
 
+mod cli;
 mod held;
 mod params;
+mod schema;
 mod server;
 mod stdio;
 mod tools;
 
+use std::process::ExitCode;
+
+use clap::Parser;
 use proto::ClientKind;
 use proto::client::{Client, ClientOptions};
 use rmcp::ServiceExt;
 
 // One thread: a call crosses no thread inside the shim.
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    // `--help` and `--version` print and exit here, before anything reads stdin.
+    cli::Args::parse();
+    match serve().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bus-shim: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BUS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
@@ -26,7 +43,12 @@ async fn main() -> anyhow::Result<()> {
     let client = Client::new(ClientOptions::from_env(ClientKind::Shim)?);
     let name = std::env::var("BUS_NAME").ok().filter(|n| !n.is_empty());
     let bus = tools::Bus::new(client, name);
-    let service = bus.serve(stdio::transport()).await?;
+    let service = bus.serve(stdio::transport()).await.map_err(|e| {
+        anyhow::anyhow!(
+            "{e}: no MCP client initialized the session on stdin; bus-shim is the MCP server \
+             that Claude Code launches (see bus-shim --help)"
+        )
+    })?;
     service.waiting().await?;
     Ok(())
 }

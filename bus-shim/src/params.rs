@@ -65,6 +65,7 @@ pub struct InboxArgs {
     pub wait: f64,
     /// Most messages to return (1-1000).
     #[serde(default = "hundred")]
+    #[schemars(range(min = 1, max = 1000))]
     pub limit: u32,
 }
 
@@ -85,7 +86,14 @@ pub struct SetStateArgs {
     pub expected_version: Option<i64>,
     /// "overwrite", or "append" to add a line.
     #[serde(default)]
+    #[schemars(schema_with = "mode_schema")]
     pub mode: StateMode,
+}
+
+/// `mode` as a plain string with its two values, which every client shows and converts (the
+/// derived schema is a `$ref` to a `oneOf`, with no `type` a client could read).
+fn mode_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["overwrite", "append"], "default": "overwrite"})
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

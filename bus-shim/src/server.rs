@@ -62,6 +62,10 @@ impl Bus {
         let args: Vec<String> = props
             .iter()
             .map(|(name, schema)| {
+                if let Some(serde_json::Value::Array(values)) = schema.get("enum") {
+                    let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+                    return format!("{name} ({})", values.join("|"));
+                }
                 let ty = schema
                     .get("type")
                     .map(|t| match t {

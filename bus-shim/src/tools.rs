@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::held::Held;
 use crate::params::*;
+use crate::schema;
 
 /// How often a waiting `inbox` reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
@@ -322,14 +323,14 @@ impl Bus {
     }
 }
 
-/// The router with the `$schema` line left out of every input and output schema: JSON Schema
-/// 2020-12 is MCP's default dialect, and that line, repeated in 24 schemas, would push the
-/// `tools/list` reply past its budget of 10,000 characters.
+/// The router with its schemas as common clients read them (see [`schema`]): also no
+/// `$schema` line, since JSON Schema 2020-12 is MCP's default dialect and that line, repeated
+/// in 24 schemas, would push the `tools/list` reply past its budget of 10,000 characters.
 fn compact(mut router: ToolRouter<Bus>) -> ToolRouter<Bus> {
     for route in router.map.values_mut() {
-        Arc::make_mut(&mut route.attr.input_schema).remove("$schema");
+        schema::input(Arc::make_mut(&mut route.attr.input_schema));
         if let Some(output) = &mut route.attr.output_schema {
-            Arc::make_mut(output).remove("$schema");
+            schema::output(Arc::make_mut(output));
         }
     }
     router

@@ -37,11 +37,51 @@ pub enum Command {
         #[arg(long)]
         peek: bool,
         /// Wait up to this many seconds for a message when none is waiting (at most 3600).
-        #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+        #[arg(
+            long,
+            allow_negative_numbers = true,
+            value_name = "SECONDS",
+            default_value_t = 0.0
+        )]
         wait: f64,
         /// At most this many messages (1-1000).
         #[arg(long, default_value_t = 100)]
         limit: u32,
+    },
+    /// Record a name's role and owned globs, as the register tool does (NAME is held for the
+    /// duration of this command only; a name held by a connected session is refused).
+    Register {
+        /// The name: 1-64 of [A-Za-z0-9._-], not `all`.
+        name: String,
+        /// What this name works on; omit to keep the stored role.
+        #[arg(long)]
+        role: Option<String>,
+        /// A path glob this name edits (repeat for several); replaces the stored list.
+        #[arg(long = "owns", value_name = "GLOB")]
+        owns: Vec<String>,
+        /// Clear the stored list of owned globs.
+        #[arg(long, conflicts_with = "owns")]
+        no_owns: bool,
+    },
+    /// The name this command acts as (--as, BUS_NAME, or this Claude Code session's name).
+    Whoami,
+    /// Who has read a message, and who has not yet.
+    MessageStatus {
+        /// The id `bus send` printed.
+        message_id: i64,
+    },
+    /// Announce that you are editing a path (advisory: it never locks a file).
+    Claim {
+        /// The file or folder path (a glob is fine).
+        path: String,
+        /// Seconds until the claim expires.
+        #[arg(long, value_name = "SECONDS", default_value_t = 1800.0)]
+        ttl: f64,
+    },
+    /// Release your claim on a path.
+    Release {
+        /// The path claimed earlier.
+        path: String,
     },
     /// Who is on the bus: online sessions and those seen recently.
     Agents {
@@ -49,7 +89,12 @@ pub enum Command {
         #[arg(long)]
         all: bool,
         /// Also list sessions seen within this many seconds.
-        #[arg(long, value_name = "SECONDS", default_value_t = 180.0)]
+        #[arg(
+            long,
+            allow_negative_numbers = true,
+            value_name = "SECONDS",
+            default_value_t = 180.0
+        )]
         active_within: f64,
     },
     /// Shared, versioned state.

@@ -4,6 +4,11 @@
 //! bus: each in turn waits with `inbox(wait=30)` while the other sends, and the time from the
 //! send to the waiter's wake-up is measured. Then the Stop hook: `bus hook stop` waits for
 //! alice's mail the way Claude Code runs it, and exits 2 with the message when bob sends.
+//!
+//! With `--json` the figures come as one JSON document at the end instead of the text. A write
+//! to stdout that fails (the reader of a pipe went away, as with `bus demo | head`) ends the
+//! demo early, and so does Ctrl-C; either way it stops its shims and its busd before the temp
+//! folder goes.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -20,47 +25,109 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use crate::commands::daemon::wait_for_exit;
+use crate::output;
 
-pub async fn run(rounds: u32) -> anyhow::Result<()> {
+/// The demo was stopped with Ctrl-C (after it stopped its bus).
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted; the demo's bus is stopped")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// What the demo tells a person: text lines, or nothing until the JSON document at the end.
+struct Say {
+    json: bool,
+}
+
+impl Say {
+    /// One line on stdout; an error when stdout is gone.
+    fn line(&self, text: std::fmt::Arguments) -> std::io::Result<()> {
+        if self.json {
+            return Ok(());
+        }
+        output::say!("{text}")
+    }
+}
+
+/// `say!(say, "format", args)`: print a line, returning from the function if stdout is gone.
+macro_rules! say {
+    ($say:expr, $($arg:tt)*) => {
+        $say.line(format_args!($($arg)*))?
+    };
+}
+
+pub async fn run(rounds: u32, json: bool) -> anyhow::Result<()> {
+    let say = Say { json };
     let shim = find_shim()?;
     let dir = tempfile::Builder::new()
         .prefix("claude-bus-demo-")
         .tempdir()?;
     let db = dir.path().join("bus.db");
-    println!(
+    say!(
+        say,
         "claude-bus demo: two sessions on a throwaway bus in {}",
         dir.path().display()
     );
-    println!(
+    say!(
+        say,
         "(each session is a real bus-shim, {}, driven over MCP)\n",
         shim.display()
     );
     let alice = Shim::start(&shim, &db, "alice").await?;
-    let bob = Shim::start(&shim, &db, "bob").await?;
-    let result = exchange(&alice, &bob, &db, rounds.max(1)).await;
+    let bob = match Shim::start(&shim, &db, "bob").await {
+        Ok(bob) => bob,
+        Err(e) => {
+            alice.close().await;
+            stop_daemon(&db).await;
+            return Err(e);
+        }
+    };
+    let result = tokio::select! {
+        result = exchange(&say, &alice, &bob, &db, rounds.max(1)) => result,
+        // Ctrl-C stops the demo's bus too, rather than leaving busd over a deleted folder.
+        _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
+    };
     alice.close().await;
     bob.close().await;
     stop_daemon(&db).await;
-    result
+    if json {
+        output::json(&result?)?;
+        return Ok(());
+    }
+    result.map(|_| ())
 }
 
-async fn exchange(alice: &Shim, bob: &Shim, db: &Path, rounds: u32) -> anyhow::Result<()> {
-    println!("1. both sessions register");
+async fn exchange(
+    say: &Say,
+    alice: &Shim,
+    bob: &Shim,
+    db: &Path,
+    rounds: u32,
+) -> anyhow::Result<Value> {
+    say!(say, "1. both sessions register");
     alice
         .call("register", json!({"name": "alice", "role": "listens"}))
         .await?;
     let joined = bob
         .call("register", json!({"name": "bob", "role": "talks"}))
         .await?;
-    println!(
+    say!(
+        say,
         "   alice and bob are on the bus (bob sees peers {})\n",
         joined["peers"]
     );
 
-    println!(
+    say!(
+        say,
         "2. messages back and forth; the receiver waits in inbox(wait=30) until the send commits"
     );
     let mut latencies = Vec::new();
+    let mut messages = Vec::new();
     let mut reply_to = Value::Null;
     for round in 1..=rounds {
         let (sender, receiver) = if round % 2 == 1 {
@@ -97,7 +164,16 @@ async fn exchange(alice: &Shim, bob: &Shim, db: &Path, rounds: u32) -> anyhow::R
         );
         let latency = woke.duration_since(t0);
         latencies.push(latency);
-        println!(
+        messages.push(json!({
+            "id": sent["id"],
+            "from": sender.name,
+            "to": receiver.name,
+            "reply_to": reply_to,
+            "send_ms": millis(acked),
+            "wake_ms": millis(latency),
+        }));
+        say!(
+            say,
             "   {} -> {}  #{} {:?}{}",
             sender.name,
             receiver.name,
@@ -109,7 +185,8 @@ async fn exchange(alice: &Shim, bob: &Shim, db: &Path, rounds: u32) -> anyhow::R
                 format!(" (reply to #{reply_to})")
             }
         );
-        println!(
+        say!(
+            say,
             "   send answered in {}; {} woke up {} after the send\n",
             ms(acked),
             receiver.name,
@@ -118,30 +195,54 @@ async fn exchange(alice: &Shim, bob: &Shim, db: &Path, rounds: u32) -> anyhow::R
         reply_to = sent["id"].clone();
     }
 
-    println!("3. the Stop hook: when alice's session goes idle, Claude Code runs `bus hook stop`");
-    println!("   in the background (asyncRewake); it waits in busd for alice's mail");
+    say!(
+        say,
+        "3. the Stop hook: when alice's session goes idle, Claude Code runs `bus hook stop`"
+    );
+    say!(
+        say,
+        "   in the background (asyncRewake); it waits in busd for alice's mail"
+    );
     let (hook_latency, status, stderr) = stop_hook(bob, db).await?;
-    println!("   bob -> alice: \"are you still there?\"");
-    println!(
+    say!(say, "   bob -> alice: \"are you still there?\"");
+    say!(
+        say,
         "   the hook exited {} {} after the send; Claude Code would wake alice with:",
         status,
         ms(hook_latency)
     );
     for line in stderr.lines() {
-        println!("   | {line}");
+        say!(say, "   | {line}");
     }
 
     latencies.sort();
     let median = latencies[latencies.len() / 2];
-    println!(
+    say!(
+        say,
         "\nwake-up latency through bus-shim over {} messages: median {}, min {}, max {}",
         latencies.len(),
         ms(median),
         ms(latencies[0]),
         ms(latencies[latencies.len() - 1])
     );
-    println!("wake-up latency of the Stop hook: {}", ms(hook_latency));
-    Ok(())
+    say!(
+        say,
+        "wake-up latency of the Stop hook: {}",
+        ms(hook_latency)
+    );
+    Ok(json!({
+        "messages": messages,
+        "wake_ms": {
+            "median": millis(median),
+            "min": millis(latencies[0]),
+            "max": millis(latencies[latencies.len() - 1]),
+        },
+        "stop_hook": {
+            "exit_code": status,
+            "wake_ms": millis(hook_latency),
+            "stderr": stderr,
+        },
+    }))
 }
 
 /// Run `bus hook stop` for alice as Claude Code would, let bob send, and time the wake-up.
@@ -270,5 +371,10 @@ async fn stop_daemon(db: &Path) {
 }
 
 fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+    format!("{:.2} ms", millis(d))
+}
+
+/// Milliseconds, to the hundredth.
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 100_000.0).round() / 100.0
 }

@@ -17,7 +17,7 @@ use clap::Parser;
 use args::{Cli, Command};
 
 fn main() -> ExitCode {
-    let is_hook = std::env::args().skip(1).any(|a| a == "hook");
+    let is_hook = is_hook(std::env::args_os().skip(1));
     init_logs(is_hook);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -49,17 +49,44 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         let result = match cli.command {
             Command::Hook(cmd) => return hook::run(cmd, cli.as_name).await,
-            Command::Demo { rounds } => demo::run(rounds).await,
+            Command::Demo { rounds } => demo::run(rounds, cli.json).await,
             _ => commands::run(cli).await,
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,
+            // The reader of stdout went away (`bus tail | head -1`): end quietly, with the
+            // status a shell gives a process killed by SIGPIPE.
+            Err(e) if output::is_broken_pipe(&e) => ExitCode::from(141),
+            Err(e) if e.is::<demo::Interrupted>() => {
+                eprintln!("bus demo: {e}");
+                ExitCode::from(130)
+            }
+            Err(e) if e.is::<commands::Answered>() => {
+                ExitCode::from(e.downcast_ref::<commands::Answered>().map_or(1, |a| a.0))
+            }
             Err(e) => {
                 eprintln!("bus: {e:#}");
                 ExitCode::FAILURE
             }
         }
     })
+}
+
+/// Whether the subcommand is `hook`: the first argument that is neither a global flag nor the
+/// value of `--as`. Arguments are taken as the OS gave them: one that is not UTF-8 is an error
+/// clap reports, never a panic here.
+fn is_hook(mut args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--as") => {
+                args.next();
+            }
+            Some(flag) if flag.starts_with('-') => {}
+            Some(word) => return word == "hook",
+            None => return false,
+        }
+    }
+    false
 }
 
 /// Logs go to stderr, filtered by `BUS_LOG`. Hooks log nothing: their stderr is what Claude

@@ -5,9 +5,29 @@ use std::fmt::Write as _;
 use proto::Message;
 use serde::Serialize;
 
+/// A line on stdout, like `println!`, but a closed stdout (`bus tail | head -1`) is an
+/// `io::Error` of kind `BrokenPipe` for the caller to return, never a panic. `main` ends such
+/// a run quietly.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+pub(crate) use say;
+
+/// Whether an error is stdout having been closed by its reader.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// One compact JSON document on its own line.
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string(value)?);
+    say!("{}", serde_json::to_string(value)?)?;
     Ok(())
 }
 
@@ -92,7 +112,16 @@ pub fn arg_or_stdin(arg: String) -> anyhow::Result<String> {
     if arg != "-" {
         return Ok(arg);
     }
-    let mut text = std::io::read_to_string(std::io::stdin())?;
+    let mut text = std::io::read_to_string(std::io::stdin()).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::InvalidData {
+            anyhow::anyhow!(
+                "stdin is not UTF-8 text: the bus carries text, so convert it first \
+                 (iconv -t UTF-8) or encode binary data (base64)"
+            )
+        } else {
+            anyhow::anyhow!("cannot read stdin: {e}")
+        }
+    })?;
     if text.ends_with('\n') {
         text.pop();
         if text.ends_with('\r') {

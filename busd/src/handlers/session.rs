@@ -183,10 +183,17 @@ impl Handler<'_> {
                 a.owns.iter().cloned().chain(claimed).collect()
             })
             .collect();
-        for (i, others) in proto::overlap::overlaps(&footprints)
-            .into_iter()
-            .enumerate()
-        {
+        // Comparing globs is CPU work bounded by a time budget: keep it off the async workers,
+        // which serve every other connection meanwhile.
+        let overlaps = tokio::task::spawn_blocking(move || proto::overlap::overlaps(&footprints))
+            .await
+            .map_err(|e| {
+                WireError::new(
+                    ErrorKind::Internal,
+                    format!("internal error: overlaps: {e}"),
+                )
+            })?;
+        for (i, others) in overlaps.into_iter().enumerate() {
             let mut names: Vec<String> =
                 others.into_iter().map(|j| agents[j].name.clone()).collect();
             names.sort();

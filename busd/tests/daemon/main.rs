@@ -8,6 +8,7 @@ mod badinput;
 mod client_faults;
 mod common;
 mod daemon_faults;
+mod footprints;
 mod hostile;
 mod lifecycle;
 mod mcp;

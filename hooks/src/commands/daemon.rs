@@ -1,5 +1,5 @@
-//! `bus status` (which, like every command but `stop`, starts busd if none runs) and `bus stop`
-//! (which also stops, by its pid, a busd that holds its lock but does not answer).
+//! `bus status` and `bus stop`, the two commands that never start busd (`stop` also stops, by
+//! its pid, a busd that holds its lock but does not answer).
 
 use std::path::Path;
 use std::time::Duration;
@@ -9,13 +9,17 @@ use proto::client::{Client, ClientError, RunningBusd, running_busd};
 use serde::Serialize;
 
 use super::reply;
-use crate::output;
+use crate::output::{self, say};
 
 /// How long `bus stop` waits for busd to exit once asked.
 const STOP_WAIT: Duration = Duration::from_secs(30);
 
 pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
-    let s = reply!(client.call(Request::Status).await?, Status);
+    let s = match client.call(Request::Status).await {
+        Ok(answer) => reply!(answer, Status),
+        Err(ClientError::Unavailable(_)) => return not_running(client, json),
+        Err(e) => return Err(e.into()),
+    };
     if json {
         return output::json(&s);
     }
@@ -59,9 +63,34 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
         ),
     ];
     for (label, value) in rows {
-        println!("{label:<9} {value}");
+        say!("{label:<9} {value}")?;
     }
     Ok(())
+}
+
+/// The result of `bus status --json` when no busd runs.
+#[derive(Serialize)]
+struct NotRunning {
+    running: bool,
+    db_path: String,
+    socket_path: String,
+}
+
+/// `bus status` with no busd: say so, where it would be, and exit 1.
+fn not_running(client: &Client, json: bool) -> anyhow::Result<()> {
+    let paths = &client.options().paths;
+    if json {
+        output::json(&NotRunning {
+            running: false,
+            db_path: paths.db.display().to_string(),
+            socket_path: paths.socket.display().to_string(),
+        })?;
+    } else {
+        say!("busd      not running (the next session or bus command starts it)")?;
+        say!("database  {}", paths.db.display())?;
+        say!("socket    {}", paths.socket.display())?;
+    }
+    Err(super::Answered(1).into())
 }
 
 /// The result of `bus stop --json`.

@@ -7,7 +7,7 @@ use proto::{Request, limits};
 
 use super::reply;
 use crate::identity;
-use crate::output::{self, arg_or_stdin};
+use crate::output::{self, arg_or_stdin, say};
 
 pub async fn send(
     client: &Client,
@@ -25,11 +25,35 @@ pub async fn send(
         reply_to,
     };
     let sent = reply!(client.call(request).await?, Sent);
+    let unknown = sent.to != limits::BROADCAST && !registered(client, &sent.to).await;
+    let note = format!(
+        "no session has registered '{}' on this bus yet: the message waits until one does \
+         (`bus agents --all` lists every name)",
+        sent.to
+    );
     if json {
+        if unknown {
+            eprintln!("bus: note: {note}");
+        }
         return output::json(&sent);
     }
-    println!("sent #{} to {}", sent.id, sent.to);
+    say!("sent #{} to {}", sent.id, sent.to)?;
+    if unknown {
+        say!("note: {note}")?;
+    }
     Ok(())
+}
+
+/// Whether `name` has ever registered. A failure to find out says yes: the note is a hint.
+async fn registered(client: &Client, name: &str) -> bool {
+    let request = Request::Agents {
+        active_within: 0.0,
+        all: true,
+    };
+    match client.call(request).await {
+        Ok(proto::Response::Agents(list)) => list.agents.iter().any(|a| a.name == name),
+        _ => true,
+    }
 }
 
 pub async fn inbox(
@@ -57,17 +81,47 @@ pub async fn inbox(
         } else {
             String::new()
         };
-        println!("no new messages for {name}{within}");
+        say!("no new messages for {name}{within}")?;
     }
     for m in &page.messages {
-        println!("{}\n", output::message(m));
+        say!("{}\n", output::message(m))?;
     }
     if peek && !page.messages.is_empty() {
-        println!("{} unread; nothing was marked read", page.pending_count);
+        say!("{} unread; nothing was marked read", page.pending_count)?;
     } else if page.pending_count > 0 {
-        println!("{} more unread", page.pending_count);
+        say!("{} more unread", page.pending_count)?;
     }
     Ok(())
+}
+
+pub async fn message_status(client: &Client, json: bool, message_id: i64) -> anyhow::Result<()> {
+    let request = Request::MessageStatus { message_id };
+    let status = reply!(client.call(request).await?, MessageStatus);
+    if json {
+        return output::json(&status);
+    }
+    let readers: Vec<String> = status
+        .readers
+        .iter()
+        .map(|r| format!("{} at {}", r.recipient, r.read_ts))
+        .collect();
+    say!(
+        "#{} from {} to {}",
+        status.message_id,
+        status.sender,
+        status.recipient
+    )?;
+    say!("read by  {}", dash_list(&readers))?;
+    say!("unread   {}", dash_list(&status.unread))?;
+    Ok(())
+}
+
+fn dash_list(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(", ")
+    }
 }
 
 /// Print every message as it is committed, until interrupted or busd stops. Each `Tail` call
@@ -90,7 +144,7 @@ pub async fn tail(client: &Client, json: bool, after: Option<i64>) -> anyhow::Re
             if json {
                 output::json(m)?;
             } else {
-                println!("{}\n", output::message(m));
+                say!("{}\n", output::message(m))?;
             }
         }
         after = Some(page.last_id);

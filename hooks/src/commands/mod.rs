@@ -2,11 +2,25 @@
 
 pub(crate) mod daemon;
 mod mail;
+mod register;
 mod roster;
 mod state;
 
 use crate::args::{Cli, Command};
 use crate::identity;
+
+/// A command that has printed its answer and ends with a non-zero status that is part of it
+/// (`bus status`: no busd runs; `bus state get KEY`: no such key). `main` prints nothing more.
+#[derive(Debug)]
+pub struct Answered(pub u8);
+
+impl std::fmt::Display for Answered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Answered {}
 
 /// Unwrap the expected reply variant, or report a protocol bug.
 macro_rules! reply {
@@ -39,8 +53,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             roster::agents(&identity::client(true)?, json, all, active_within).await
         }
         Command::Claims => roster::claims(&identity::client(true)?, json).await,
+        Command::Claim { path, ttl } => {
+            roster::claim(&identity::client(true)?, me, json, path, ttl).await
+        }
+        Command::Release { path } => {
+            roster::release(&identity::client(true)?, me, json, path).await
+        }
+        Command::Register {
+            name,
+            role,
+            owns,
+            no_owns,
+        } => {
+            let owns = (no_owns || !owns.is_empty()).then_some(owns);
+            register::register(&identity::client(true)?, json, name, role, owns).await
+        }
+        Command::Whoami => register::whoami(&identity::client(true)?, me, json).await,
+        Command::MessageStatus { message_id } => {
+            mail::message_status(&identity::client(true)?, json, message_id).await
+        }
         Command::State(cmd) => state::run(&identity::client(true)?, me, json, cmd).await,
-        Command::Status => daemon::status(&identity::client(true)?, json).await,
+        // Status answers "is busd running?", so it never starts one.
+        Command::Status => daemon::status(&identity::client(false)?, json).await,
         Command::Stop => daemon::stop(&identity::client(false)?, json).await,
         Command::Hook(_) | Command::Demo { .. } => unreachable!("dispatched by main"),
     }

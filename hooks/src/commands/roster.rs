@@ -1,10 +1,12 @@
-//! `bus agents` and `bus claims`: who is on the bus and which paths they announced.
+//! `bus agents`, `bus claims`, `bus claim` and `bus release`: who is on the bus and which
+//! paths they announced.
 
 use proto::client::Client;
 use proto::{AgentStatus, Request};
 
 use super::reply;
-use crate::output;
+use crate::identity;
+use crate::output::{self, say};
 
 pub async fn agents(
     client: &Client,
@@ -45,7 +47,7 @@ pub async fn agents(
         })
         .collect();
     let header = ["NAME", "STATUS", "ROLE", "OWNS", "SEEN", "OVERLAPS"];
-    println!("{}", output::listing("no agents", &header, &rows));
+    say!("{}", output::listing("no agents", &header, &rows))?;
     Ok(())
 }
 
@@ -66,7 +68,50 @@ pub async fn claims(client: &Client, json: bool) -> anyhow::Result<()> {
         })
         .collect();
     let header = ["PATH", "OWNER", "EXPIRES IN"];
-    println!("{}", output::listing("no live claims", &header, &rows));
+    say!("{}", output::listing("no live claims", &header, &rows))?;
+    Ok(())
+}
+
+pub async fn claim(
+    client: &Client,
+    me: Option<&str>,
+    json: bool,
+    path: String,
+    ttl: f64,
+) -> anyhow::Result<()> {
+    identity::act_as_resolved(client, me).await?;
+    let claimed = reply!(client.call(Request::Claim { path, ttl }).await?, Claimed);
+    if json {
+        return output::json(&claimed);
+    }
+    say!(
+        "{} claimed {} until {}",
+        claimed.owner,
+        claimed.path,
+        claimed.expires_at
+    )?;
+    Ok(())
+}
+
+pub async fn release(
+    client: &Client,
+    me: Option<&str>,
+    json: bool,
+    path: String,
+) -> anyhow::Result<()> {
+    let name = identity::act_as_resolved(client, me).await?;
+    let released = reply!(client.call(Request::Release { path }).await?, Released);
+    if json {
+        return output::json(&released);
+    }
+    if released.released {
+        say!("{name} released {}", released.path)?;
+    } else {
+        say!(
+            "{name} had no claim on {}: nothing to release",
+            released.path
+        )?;
+    }
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use proto::{Request, StateMode};
 use super::reply;
 use crate::args::StateCommand;
 use crate::identity;
-use crate::output::{self, arg_or_stdin};
+use crate::output::{self, arg_or_stdin, say};
 
 pub async fn run(
     client: &Client,
@@ -16,23 +16,32 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match cmd {
         StateCommand::Get { key } => {
+            let one = key.clone();
             let list = reply!(client.call(Request::GetState { key }).await?, State);
+            let missing = list.state.is_empty() && one.as_deref().is_some_and(|k| !k.is_empty());
             if json {
-                return output::json(&list);
+                output::json(&list)?;
+            } else if let Some(key) = one.as_deref().filter(|_| missing) {
+                eprintln!("bus: no key '{key}' (`bus state list` shows every key)");
+            } else if list.state.is_empty() {
+                say!("no keys")?;
             }
-            if list.state.is_empty() {
-                println!("no such key");
+            if missing {
+                return Err(super::Answered(1).into());
             }
-            for e in &list.state {
+            for e in list.state.iter().filter(|_| !json) {
                 let by = if e.updated_by.is_empty() {
                     String::new()
                 } else {
                     format!(" by {}", e.updated_by)
                 };
-                println!(
+                say!(
                     "{} (version {}{by} at {})\n{}\n",
-                    e.key, e.version, e.updated_at, e.value
-                );
+                    e.key,
+                    e.version,
+                    e.updated_at,
+                    e.value
+                )?;
             }
         }
         StateCommand::Set(args) => {
@@ -53,7 +62,7 @@ pub async fn run(
             if json {
                 return output::json(&written);
             }
-            println!("{} is now at version {}", written.key, written.version);
+            say!("{} is now at version {}", written.key, written.version)?;
         }
         StateCommand::List => {
             let list = reply!(client.call(Request::ListState).await?, StateKeys);
@@ -73,7 +82,7 @@ pub async fn run(
                 })
                 .collect();
             let header = ["KEY", "VERSION", "BY", "UPDATED"];
-            println!("{}", output::listing("no keys", &header, &rows));
+            say!("{}", output::listing("no keys", &header, &rows))?;
         }
     }
     Ok(())

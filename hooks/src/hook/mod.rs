@@ -73,18 +73,24 @@ pub async fn run(cmd: HookCommand, as_name: Option<String>) -> ExitCode {
             HookCommand::PostTool => bounded(post_tool::post_tool(&session)).await,
         }
     };
+    // Writes that fail (Claude Code closed the pipe) are ignored: println! would panic, and a
+    // hook must not exit with anything but 0, or 2 for mail it delivered.
+    use std::io::Write as _;
     match outcome.await {
         Ok(Outcome::Silent) => ExitCode::SUCCESS,
         Ok(Outcome::Stdout(json)) => {
-            println!("{json}");
+            let _ = writeln!(std::io::stdout().lock(), "{json}");
             ExitCode::SUCCESS
         }
         Ok(Outcome::Wake(text)) => {
-            eprintln!("{text}");
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
             ExitCode::from(2)
         }
         Err(e) => {
-            eprintln!("bus hook: {e:#}; going on without the bus");
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "bus hook: {e:#}; going on without the bus"
+            );
             ExitCode::SUCCESS
         }
     }

@@ -170,11 +170,13 @@ pub fn context(name: &str, agents: &AgentList, unread: u64, claims: &ClaimList) 
         }
     }
 
-    let owns = me.map(|m| m.owns.as_slice()).unwrap_or_default();
+    // One time budget for all the claims: pathological globs cannot hold the hook up.
+    let owns = proto::overlap::Footprint::new(me.map(|m| m.owns.as_slice()).unwrap_or_default());
+    let deadline = std::time::Instant::now() + proto::overlap::BUDGET;
     let overlapping: Vec<String> = claims
         .claims
         .iter()
-        .filter(|c| c.owner != name && proto::overlap::any(owns, &c.path))
+        .filter(|c| c.owner != name && owns.touches(&c.path, deadline))
         .map(|c| {
             format!(
                 "{} by {} ({} left)",

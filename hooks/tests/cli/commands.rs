@@ -225,10 +225,12 @@ async fn commands_start_the_daemon_and_stop_stops_it() {
     assert_eq!(stopped.json(), json!({"stopped": true, "pid": pid}));
     assert!(!bus.daemon_running(), "stop returns once busd has exited");
 
+    // `bus status` answers "is busd running?" without starting one (issue 10, item 13).
     let status = bus.bus(&["status"]).run().await;
-    assert_eq!(status.code, 0, "status starts busd again: {status:?}");
-    assert!(status.stdout.contains("running, pid"), "{status:?}");
-    // The message survived the restart.
+    assert_eq!(status.code, 1, "status does not start busd: {status:?}");
+    assert!(status.stdout.contains("not running"), "{status:?}");
+    assert!(!bus.daemon_running(), "status must not start busd");
+    // The message survived the restart (inbox starts busd again).
     let page = bus
         .bus(&["inbox", "--as", "b", "--json"])
         .run()

@@ -112,6 +112,11 @@ impl Bus {
 
     /// `bus ARGS` with this bus's environment and nothing naming a session.
     pub fn bus(&self, args: &[&str]) -> Cmd {
+        self.bus_os(args)
+    }
+
+    /// `bus ARGS` where an argument may be bytes that are not UTF-8.
+    pub fn bus_os<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Cmd {
         let mut cmd = tokio::process::Command::new(bus_exe());
         cmd.args(args);
         self.env(&mut cmd);

@@ -129,7 +129,8 @@ fn send(
 /// Hand over up to `limit` unread messages: move the cursor past exactly those and record
 /// their receipts. When that emptied the inbox the cursor jumps to the newest message instead
 /// (nothing between is for `name`), so a broadcaster does not rescan its own broadcasts.
-/// A reader without an agents row gets one; an existing one is marked seen.
+/// A reader without an agents row gets one when it reads something; an existing one is marked
+/// seen.
 fn consume(c: &Connection, name: &str, limit: u32, now: f64) -> Result<Outcome, StoreError> {
     let cursor = read::cursor(c, name)?;
     let messages = read::inbox(c, name, cursor, limit)?;
@@ -141,12 +142,18 @@ fn consume(c: &Connection, name: &str, limit: u32, now: f64) -> Result<Outcome, 
     } else {
         messages.last().map_or(cursor, |m| m.id)
     };
-    c.prepare_cached(
-        "INSERT INTO agents(name, role, owns, last_seen, last_read_id) \
-         VALUES (?1, '', NULL, ?2, ?3) \
-         ON CONFLICT(name) DO UPDATE SET last_seen = ?2, last_read_id = ?3",
-    )?
-    .execute((name, now, new_cursor))?;
+    if messages.is_empty() {
+        // Reading nothing makes no agent: `bus inbox --as TYPO` must not add a name.
+        c.prepare_cached("UPDATE agents SET last_seen = ?2, last_read_id = ?3 WHERE name = ?1")?
+            .execute((name, now, new_cursor))?;
+    } else {
+        c.prepare_cached(
+            "INSERT INTO agents(name, role, owns, last_seen, last_read_id) \
+             VALUES (?1, '', NULL, ?2, ?3) \
+             ON CONFLICT(name) DO UPDATE SET last_seen = ?2, last_read_id = ?3",
+        )?
+        .execute((name, now, new_cursor))?;
+    }
     let mut receipt = c.prepare_cached(
         "INSERT INTO deliveries(message_id, recipient, read, read_ts) VALUES (?1, ?2, 1, ?3) \
          ON CONFLICT(message_id, recipient) DO UPDATE SET read = 1, read_ts = excluded.read_ts \

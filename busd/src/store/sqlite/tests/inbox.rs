@@ -174,6 +174,18 @@ fn consume_by_a_stranger_creates_its_row() {
     );
 }
 
+/// `bus inbox --as TYPO`: a consuming read that finds nothing adds no name to the bus.
+#[test]
+fn consume_of_nothing_by_a_stranger_creates_no_row() {
+    let mut bus = bus();
+    bus.send("ann", "bob", "not for zed");
+    assert!(bus.consume("zed", 10).messages.is_empty());
+    assert_eq!(
+        bus.count("SELECT COUNT(*) FROM agents WHERE name = 'zed'"),
+        0
+    );
+}
+
 #[test]
 fn receipts_and_message_status() {
     let mut bus = bus();
