@@ -42,6 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::State(cmd) => state::run(&identity::client(true)?, me, json, cmd).await,
         Command::Status => daemon::status(&identity::client(true)?, json).await,
         Command::Stop => daemon::stop(&identity::client(false)?, json).await,
+        Command::Restart => daemon::restart(json).await,
         Command::Hook(_) | Command::Demo { .. } => unreachable!("dispatched by main"),
     }
 }
