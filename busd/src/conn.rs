@@ -74,6 +74,12 @@ impl ConnCtx {
         Peer::watch(unsafe { BorrowedFd::borrow_raw(self.socket) })
     }
 
+    /// Whether the client has closed its end (asked of the socket itself, so it is true at
+    /// once, before the connection's loop has read the end of the stream).
+    pub fn hung_up(&self) -> bool {
+        self.peer().is_gone()
+    }
+
     /// The bound name, if any.
     pub fn name(&self) -> Option<String> {
         match &*self.identity.lock().unwrap() {
@@ -246,7 +252,7 @@ fn spawn(
     replies: &mpsc::Sender<Reply>,
     gone: &CancellationToken,
     envelope: Envelope,
-    held: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    held: (Option<OwnedSemaphorePermit>, OwnedSemaphorePermit),
 ) {
     let cancel = gone.child_token();
     ctx.in_flight

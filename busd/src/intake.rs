@@ -2,9 +2,12 @@
 //!
 //! A frame is a 4-byte big-endian length and its payload. Waiting for a frame to begin has no
 //! time limit (an idle session is fine), but once its first byte has arrived the rest must
-//! follow within [`FRAME_TIME_LIMIT`]. The payload is read into memory only after its bytes
-//! are taken from the [`Budget`] shared by every connection, and they stay taken until the
-//! request is answered, so requests read or running hold at most [`BUFFERED_MAX`] bytes in all.
+//! follow within [`FRAME_TIME_LIMIT`]. A payload over [`SMALL_FRAME`] is read into memory only
+//! after its bytes are taken from the [`Budget`] shared by every connection, and they stay taken
+//! until the request is answered: large requests read or running hold at most
+//! [`BUFFERED_MAX`] bytes in all. Small frames (every request but large state values) skip the
+//! budget, so that a few large ones never hold up the rest; a connection reads one frame at a
+//! time and busd serves a bounded number of connections, which bounds them too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +18,10 @@ use tokio::time::Instant;
 
 /// How long the rest of a frame may take once its first byte has arrived.
 pub(crate) const FRAME_TIME_LIMIT: Duration = Duration::from_secs(10);
-/// Bytes of request frames held at once across every connection: 32 frames of the largest size.
+/// Bytes of large request frames held at once across every connection: 32 of the largest size.
 pub(crate) const BUFFERED_MAX: usize = 64 * 1024 * 1024;
+/// Frames up to this size do not draw on the budget: a message of the largest size fits.
+pub(crate) const SMALL_FRAME: usize = 128 * 1024;
 
 /// The bytes every connection's incoming frames draw from.
 #[derive(Clone)]
@@ -38,10 +43,10 @@ impl Budget {
     }
 }
 
-/// One frame's payload, holding its bytes of the budget until dropped.
+/// One frame's payload, holding its bytes of the budget (if large) until dropped.
 pub(crate) struct Frame {
     pub payload: Vec<u8>,
-    pub held: OwnedSemaphorePermit,
+    pub held: Option<OwnedSemaphorePermit>,
 }
 
 /// Why no frame was read.
@@ -79,7 +84,11 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
     }
     // Waiting for the budget is busd's congestion, not the client's slowness: the time limit
     // for the payload starts once its bytes are granted.
-    let held = budget.take(len).await;
+    let held = if len > SMALL_FRAME {
+        Some(budget.take(len).await)
+    } else {
+        None
+    };
     let mut payload = vec![0u8; len];
     within(Instant::now(), reader.read_exact(&mut payload)).await?;
     Ok(Frame { payload, held })

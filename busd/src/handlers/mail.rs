@@ -67,8 +67,9 @@ impl Handler<'_> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(wait);
         let mut waiting = None;
         loop {
-            // A client that is gone takes nothing, even when mail woke it at the same time.
-            if cancel.is_cancelled() {
+            // A client that is gone takes nothing, even when mail woke it before busd read the
+            // end of its connection.
+            if cancel.is_cancelled() || (waiting.is_some() && self.ctx.hung_up()) {
                 return Err(WireError::new(
                     ErrorKind::Cancelled,
                     "cancelled while waiting for mail",
