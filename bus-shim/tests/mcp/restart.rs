@@ -1,7 +1,9 @@
 //! busd dying under live sessions: every shim reconnects by itself (starting a new busd),
-//! binds its name again and carries on; a waiting call in flight is resent and completes.
+//! binds its name again and carries on; a waiting call in flight is resent and completes; an
+//! idle shim does so at once, without waiting for a call.
 
 use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::common::*;
 
@@ -43,4 +45,51 @@ async fn after_busd_is_killed_shims_reconnect_rebind_and_carry_on() {
         json!({"messages": [], "pending_count": 0}),
         "nothing twice"
     );
+}
+
+#[tokio::test]
+async fn an_idle_shim_is_back_online_after_busd_restarts_without_a_call() {
+    let bus = Bus::new();
+    let (a, stderr) = bus
+        .session_with_stderr(&[("BUS_NAME", "idle"), ("BUS_LOG", "info")])
+        .await;
+    assert_eq!(a.ok("whoami", json!({})).await["name"], "idle");
+    let mut lines = BufReader::new(stderr).lines();
+
+    let old = bus.busd_pid().expect("busd runs");
+    // SAFETY: killing the busd this test's shim started.
+    unsafe {
+        libc::kill(old, libc::SIGKILL);
+    }
+    // The shim sees its connection end and connects again by itself (starting a new busd).
+    let rebound = tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = lines.next_line().await.expect("read stderr") {
+            if line.contains("bound the identity again") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        rebound,
+        Ok(true),
+        "the idle shim did not bind its name again"
+    );
+    assert_ne!(bus.busd_pid(), Some(old), "a new busd serves");
+
+    // Without any call from the idle session, it is online and its name is held.
+    let c = bus.session().await;
+    let why = c.err("register", json!({"name": "idle"})).await;
+    assert!(why.contains("held by a connected session"), "{why}");
+    c.ok("register", json!({"name": "observer"})).await;
+    let agents = c.ok("agents", json!({})).await;
+    let idle = agents["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "idle")
+        .cloned()
+        .expect("idle is listed");
+    assert_eq!(idle["status"], "online", "{agents}");
 }

@@ -1,7 +1,7 @@
 //! `bus send`, `bus inbox` and `bus tail`.
 
 use proto::client::Client;
-use proto::{Request, limits};
+use proto::{ErrorKind, Request, limits};
 
 use super::reply;
 use crate::identity;
@@ -83,7 +83,12 @@ pub async fn tail(client: &Client, json: bool, after: Option<i64>) -> anyhow::Re
             wait,
             limit: 100,
         };
-        let waited = client.call_waiting(request).await?;
+        let waited = match client.call_waiting(request).await {
+            Ok(waited) => waited,
+            // busd stopped before it read this call (it said so on the connection).
+            Err(e) if e.kind() == Some(ErrorKind::ShuttingDown) => return stopped(json),
+            Err(e) => return Err(e.into()),
+        };
         let page = reply!(waited.response, Tail);
         for m in &page.messages {
             if json {
@@ -94,10 +99,14 @@ pub async fn tail(client: &Client, json: bool, after: Option<i64>) -> anyhow::Re
         }
         after = Some(page.last_id);
         if waited.stopping {
-            if !json {
-                eprintln!("busd stopped");
-            }
-            return Ok(());
+            return stopped(json);
         }
     }
+}
+
+fn stopped(json: bool) -> anyhow::Result<()> {
+    if !json {
+        eprintln!("busd stopped");
+    }
+    Ok(())
 }

@@ -256,7 +256,9 @@ impl Client {
                 }
                 Err(_closed) => {
                     conn.forget(id);
-                    if conn.closing() == Some(Closing::Stopping) && !self.inner.opts.autostart {
+                    // busd said it stops for good and closed before it read this call: say so
+                    // rather than start another busd behind the back of whoever stopped it.
+                    if conn.closing() == Some(Closing::Stopping) {
                         return Err(refused(
                             ErrorKind::ShuttingDown,
                             "busd stopped before it answered: start it again (any `bus` command does), then retry",
