@@ -25,7 +25,7 @@ installed=$("$bin/busd" --version | awk '{print $2}')
 running=$("$bin/bus" status --json 2>/dev/null | sed -n 's/.*"version":"\([^"]*\)".*/\1/p')
 if [ -n "$running" ] && [ "$running" != "$installed" ]; then
     echo "==> restarting busd $running as $installed"
-    "$bin/bus" stop
+    "$bin/bus" restart
 fi
 echo "==> the bus is running"
 "$bin/bus" status
