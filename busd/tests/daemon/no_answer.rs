@@ -40,7 +40,16 @@ async fn a_stopped_busd_is_named_instead_of_waited_on() {
         "busd stopped"
     );
     let answer = tokio::time::timeout(Duration::from_secs(20), client.call(Request::Whoami)).await;
+    // A client connecting now is told as much, after the handshake's own time limit.
+    let newcomer = Client::new(bus.options(ClientKind::Other));
+    let connecting = tokio::time::timeout(Duration::from_secs(20), newcomer.connect()).await;
     signal(pid, libc::SIGCONT);
+    match connecting {
+        Ok(Err(ClientError::NoAnswer(why))) => {
+            assert!(why.contains(&format!("kill -CONT {pid}")), "{why}");
+        }
+        other => panic!("connecting to a stopped busd gave {other:?}"),
+    }
     match answer {
         Ok(Err(ClientError::NoAnswer(why))) => {
             assert!(why.contains(&format!("busd (pid {pid})")), "{why}");

@@ -47,6 +47,9 @@ pub enum OpenError {
         /// Resolves once the old daemon has closed the connection (it is gone).
         gone: Box<Stream>,
     },
+    /// Something accepted the connection but did not answer the handshake (a stopped busd).
+    #[error("busd accepted the connection but did not answer the handshake within {0:?}")]
+    NoHandshake(Duration),
     /// The daemon refused the handshake; the error says why.
     #[error("{0}")]
     Refused(WireError),
@@ -95,9 +98,7 @@ impl Conn {
         writer.send(encode(hello)?).await?;
         let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next())
             .await
-            .map_err(|_| {
-                io::Error::new(io::ErrorKind::TimedOut, "busd did not answer the handshake")
-            })?
+            .map_err(|_| OpenError::NoHandshake(HANDSHAKE_TIMEOUT))?
             .ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::UnexpectedEof,

@@ -382,6 +382,24 @@ impl Client {
             };
             match err {
                 OpenError::Refused(e) => return Err(ClientError::Refused(e)),
+                OpenError::NoHandshake(within) => {
+                    // A busd that accepts but does not answer is not coming up: it is stopped
+                    // or stuck. Name it by the pid in its lock file.
+                    let pid = std::fs::read_to_string(&opts.paths.daemon_lock)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u32>().ok());
+                    return Err(ClientError::NoAnswer(match pid {
+                        Some(pid) => format!(
+                            "busd (pid {pid}) has not answered for {}s: if it was stopped, `kill -CONT {pid}`; if it is stuck, `kill {pid}` and retry (a new busd starts by itself)",
+                            within.as_secs()
+                        ),
+                        None => format!(
+                            "something listens on {} but did not answer within {}s: stop it, or remove the socket file, and retry",
+                            opts.paths.socket.display(),
+                            within.as_secs()
+                        ),
+                    }));
+                }
                 OpenError::Retiring { mut gone, pid, .. } => {
                     tracing::info!(pid, "an older busd is retiring; waiting for it to exit");
                     let mut buf = [0u8; 64];
