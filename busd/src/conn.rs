@@ -284,6 +284,10 @@ fn waits(request: &Request) -> bool {
 
 /// Answer a connection over [`MAX_CONNECTIONS`] with a refusal that says so, and close it.
 pub(crate) async fn refuse(stream: Stream, shared: Arc<Shared>) {
+    if let Err(why) = check_peer(&stream) {
+        tracing::warn!("refused a connection: {why}");
+        return;
+    }
     tracing::warn!("refused a connection: {MAX_CONNECTIONS} connections are open");
     let (_read, write) = tokio::io::split(stream);
     let mut writer = FramedWrite::new(write, frame::codec(MAX_REPLY_FRAME));
