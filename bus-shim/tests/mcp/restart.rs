@@ -93,3 +93,32 @@ async fn an_idle_shim_is_back_online_after_busd_restarts_without_a_call() {
         .expect("idle is listed");
     assert_eq!(idle["status"], "online", "{agents}");
 }
+
+#[tokio::test]
+async fn a_waiting_inbox_carries_on_across_a_restart() {
+    let bus = Bus::new();
+    let a = bus.named("a").await;
+    let b = bus.named("b").await;
+    let waiting = a.start("inbox", json!({"wait": 120})).await;
+    let old = bus.busd_pid().expect("busd runs");
+
+    // What `bus restart` asks: busd says it restarts, and the wait asks the next busd.
+    let paths = proto::paths::BusPaths::new(bus.db(), None);
+    let mut opts = proto::client::ClientOptions::new(paths, proto::ClientKind::Other);
+    opts.autostart = false;
+    let admin = proto::client::Client::new(opts);
+    assert_eq!(
+        admin.call(proto::Request::Restart).await,
+        Ok(proto::Response::Done)
+    );
+
+    let sent = b
+        .ok("send", json!({"to": "a", "content": "after the restart"}))
+        .await;
+    let page = Session::finish(waiting).await;
+    assert_eq!(
+        page["messages"][0]["id"], sent["id"],
+        "the wait went on and got the mail: {page}"
+    );
+    assert_ne!(bus.busd_pid(), Some(old), "a new busd serves");
+}
