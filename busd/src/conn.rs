@@ -6,9 +6,10 @@
 //! answers only ever slows itself down. Calls that wait are parked at most [`MAX_WAITING`] at
 //! once: past that one is refused with `ErrorKind::Busy`, so a connection full of waits is
 //! still read — a `Cancel` reaches its call, a call that does not wait runs, and the client's
-//! end is seen at once (its waits end before they can take mail). Anything that is not a well-formed frame, or a frame
-//! that stalls half sent ([`intake`]), closes the connection; every other client keeps being
-//! served.
+//! end is seen at once (its waits end before they can take mail). Anything that is not a
+//! well-formed frame, or a frame that stalls half sent ([`intake`]), closes the connection;
+//! every other client keeps being served. When busd shuts down, the connection's
+//! `WatchClosing` is told how (stopping or restarting) before its waits are cut short.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
