@@ -216,4 +216,33 @@ mod tests {
         assert!(seconds("wait", 3600.5, Some(WAIT_MAX_SECONDS)).is_err());
         assert!(ttl(0.0).is_err() && ttl(0.5).is_ok());
     }
+
+    #[test]
+    fn handshake_strings() {
+        let ok = Hello {
+            protocol: crate::PROTOCOL_VERSION,
+            kind: crate::ClientKind::Other,
+            client_id: "c".repeat(CLIENT_ID_MAX_BYTES),
+            session_id: Some("s".repeat(SESSION_ID_MAX_BYTES)),
+            pid: 1,
+            retire_older: false,
+        };
+        assert!(hello(&ok).is_ok());
+        for bad in [
+            Hello {
+                client_id: String::new(),
+                ..ok.clone()
+            },
+            Hello {
+                client_id: "c".repeat(CLIENT_ID_MAX_BYTES + 1),
+                ..ok.clone()
+            },
+            Hello {
+                session_id: Some("s".repeat(SESSION_ID_MAX_BYTES + 1)),
+                ..ok.clone()
+            },
+        ] {
+            assert_eq!(hello(&bad).unwrap_err().kind, ErrorKind::Handshake);
+        }
+    }
 }
