@@ -26,7 +26,7 @@ installed=$("$bin/busd" --version | awk '{print $2}')
 running=$("$bin/bus" status --json 2>/dev/null | sed -n 's/.*"version":"\([^"]*\)".*/\1/p' || true)
 if [ -n "$running" ] && [ "$running" != "$installed" ]; then
     echo "==> restarting busd $running as $installed"
-    "$bin/bus" stop
+    "$bin/bus" restart
 fi
 # `bus status` never starts busd; any other command does.
 "$bin/bus" agents >/dev/null

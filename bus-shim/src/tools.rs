@@ -109,6 +109,7 @@ impl Bus {
             }
             ClientError::Refused(e) => e.message,
             ClientError::Unavailable(why) => format!("the bus is unavailable: {why}"),
+            ClientError::NoAnswer(why) => why,
         }
     }
 }

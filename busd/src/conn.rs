@@ -1,34 +1,45 @@
 //! One client connection: peer check, handshake, then requests in and replies out.
 //!
 //! Requests run concurrently (a waiting `inbox` does not hold up a `send` on the same
-//! connection), at most [`MAX_IN_FLIGHT`] at once: past that the connection stops reading, so a
-//! client that floods or stops reading its replies only ever slows itself down. Anything that
-//! is not a well-formed frame closes the connection; every other client keeps being served.
+//! connection). Calls that do not wait run at most [`MAX_IN_FLIGHT`] at once: past that the
+//! connection stops reading until one answers, so a client that floods or does not read its
+//! answers only ever slows itself down. Calls that wait are parked at most [`MAX_WAITING`] at
+//! once: past that one is refused with `ErrorKind::Busy`, so a connection full of waits is
+//! still read — a `Cancel` reaches its call, a call that does not wait runs, and the client's
+//! end is seen at once (its waits end before they can take mail). Anything that is not a
+//! well-formed frame, or a frame that stalls half sent ([`intake`]), closes the connection;
+//! every other client keeps being served. When busd shuts down, the connection's
+//! `WatchClosing` is told how (stopping or restarting) before its waits are cut short.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::traits::StreamCommon;
 use proto::frame::{self, MAX_REPLY_FRAME, MAX_REQUEST_FRAME};
-use proto::{Envelope, ErrorKind, Hello, Reply, Request, Response, Welcome, WireError};
-use tokio::sync::{Semaphore, mpsc};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use proto::{Envelope, ErrorKind, Hello, Reply, Request, Response, WireError};
+use tokio::io::BufReader;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_util::codec::FramedWrite;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::handlers;
+use crate::handshake::{self, Handshake};
+use crate::intake::{self, IntakeError};
 use crate::presence::{Binding, ConnId, Identity, Peer};
-use crate::server::Shared;
+use crate::server::{MAX_CONNECTIONS, Shared};
 use crate::store::Write;
 
-/// How long a client has to send its handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Requests one connection may have running at once.
+/// Calls that do not wait one connection may have running at once.
 const MAX_IN_FLIGHT: usize = 64;
+/// Calls that wait for mail one connection may have parked at once.
+const MAX_WAITING: usize = 64;
+/// Replies queued for the writer: one per call in flight, and as many immediate answers.
+const OUTBOX: usize = 2 * (MAX_IN_FLIGHT + MAX_WAITING);
 /// How long a reply may wait for a client that does not read, once the connection is closing.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -40,6 +51,8 @@ pub(crate) struct ConnCtx {
     socket: RawFd,
     pub identity: Binding,
     in_flight: Mutex<HashMap<u64, CancellationToken>>,
+    /// busd is shutting down and has told this connection how: waits end now.
+    pub closing: CancellationToken,
 }
 
 impl ConnCtx {
@@ -51,13 +64,19 @@ impl ConnCtx {
         Peer::watch(unsafe { BorrowedFd::borrow_raw(self.socket) })
     }
 
+    /// Whether the client has closed its end (asked of the socket itself, so it is true at
+    /// once, before the connection's loop has read the end of the stream).
+    pub fn hung_up(&self) -> bool {
+        self.peer().is_gone()
+    }
+
     /// The bound name, if any.
     pub fn name(&self) -> Option<String> {
         self.identity.name()
     }
 }
 
-pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>) {
+pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>, _slot: OwnedSemaphorePermit) {
     let id = shared.next_conn();
     if let Err(why) = check_peer(&stream) {
         tracing::warn!(conn = id, "refused a connection: {why}");
@@ -66,10 +85,10 @@ pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>) {
     let Stream::UdSocket(socket) = &stream;
     let socket = std::os::fd::AsFd::as_fd(socket).as_raw_fd();
     let (read, write) = tokio::io::split(stream);
-    let mut reader = FramedRead::new(read, frame::codec(MAX_REQUEST_FRAME));
+    let mut reader = BufReader::new(read);
     let mut writer = FramedWrite::new(write, frame::codec(MAX_REPLY_FRAME));
 
-    let hello = match handshake(id, &shared, &mut reader, &mut writer).await {
+    let hello = match handshake::answer(id, &shared, &mut reader, &mut writer).await {
         Handshake::Accepted(hello) => hello,
         Handshake::Close => return,
         Handshake::Retire => {
@@ -93,9 +112,10 @@ pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>) {
         socket,
         identity: Binding::default(),
         in_flight: Mutex::new(HashMap::new()),
+        closing: CancellationToken::new(),
     });
 
-    let (replies, mut outbox) = mpsc::channel::<Reply>(MAX_IN_FLIGHT);
+    let (replies, mut outbox) = mpsc::channel::<Reply>(OUTBOX);
     let writer_task = tokio::spawn(async move {
         while let Some(reply) = outbox.recv().await {
             let Some(bytes) = encode_reply(reply) else {
@@ -107,65 +127,95 @@ pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>) {
         }
     });
 
-    let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let calls_left = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let waits_left = Arc::new(Semaphore::new(MAX_WAITING));
     let requests = TaskTracker::new();
     let gone = CancellationToken::new();
+    // The id of this connection's `WatchClosing`, answered when busd shuts down.
+    let mut watch = None;
     loop {
+        let read = intake::read_frame(&mut reader, MAX_REQUEST_FRAME, &shared.budget);
         let frame = tokio::select! {
-            frame = reader.next() => frame,
+            frame = read => frame,
             () = shared.stopping.cancelled() => break,
         };
-        let envelope = match frame {
-            None => break,
-            Some(Err(e)) => {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(IntakeError::Closed) => break,
+            Err(e) => {
                 tracing::warn!(conn = id, "refused a frame: {e}; closing the connection");
                 break;
             }
-            Some(Ok(bytes)) => match frame::decode::<Envelope>(&bytes) {
-                Ok(envelope) => envelope,
-                Err(e) => {
-                    tracing::warn!(conn = id, "refused a request: {e}; closing the connection");
-                    break;
+        };
+        let envelope = match frame::decode::<Envelope>(&frame.payload) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                tracing::warn!(conn = id, "refused a request: {e}; closing the connection");
+                break;
+            }
+        };
+        let request_id = envelope.id;
+        // Answered here, however many calls are in flight, so that a connection full of
+        // waits is still read: a cancel reaches its call, and the client's end is seen at once.
+        let immediate = match envelope.body {
+            Request::Cancel { id: target } => {
+                if let Some(token) = ctx.in_flight.lock().unwrap().get(&target) {
+                    token.cancel();
                 }
+                Ok(Response::Done)
+            }
+            Request::WatchClosing => {
+                watch = Some(request_id);
+                continue;
+            }
+            ref body if waits(body) => match waits_left.clone().try_acquire_owned() {
+                Ok(slot) => {
+                    let held = (frame.held, slot);
+                    spawn(&requests, &shared, &ctx, &replies, &gone, envelope, held);
+                    continue;
+                }
+                Err(_) => Err(WireError::new(
+                    ErrorKind::Busy,
+                    format!(
+                        "this connection has {MAX_WAITING} calls waiting already: let one end, or cancel one, then retry"
+                    ),
+                )),
             },
-        };
-        if let Request::Cancel { id: target } = envelope.body {
-            if let Some(token) = ctx.in_flight.lock().unwrap().get(&target) {
-                token.cancel();
+            _ => {
+                // Calls that do not wait end by themselves: past the limit the connection
+                // stops reading until one has answered (a client that does not read its
+                // answers only slows itself down).
+                let slot = tokio::select! {
+                    slot = calls_left.clone().acquire_owned() => slot,
+                    () = shared.stopping.cancelled() => break,
+                };
+                let Ok(slot) = slot else { break };
+                let held = (frame.held, slot);
+                spawn(&requests, &shared, &ctx, &replies, &gone, envelope, held);
+                continue;
             }
-            let _ = replies.try_send(Reply {
-                id: envelope.id,
-                body: Ok(Response::Done),
-            });
-            continue;
+        };
+        let reply = Reply {
+            id: request_id,
+            body: immediate,
+        };
+        // Every call in flight has room for its reply; an immediate answer to a client that
+        // reads none of them is dropped, as it would never be read.
+        if replies.try_send(reply).is_err() {
+            tracing::debug!(conn = id, "the client does not read its replies");
         }
-        // A full connection stops reading until a call ends (or busd stops).
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit,
-            () = shared.stopping.cancelled() => break,
-        };
-        let Ok(permit) = permit else { break };
-        let cancel = gone.child_token();
-        ctx.in_flight
-            .lock()
-            .unwrap()
-            .insert(envelope.id, cancel.clone());
-        let (shared, ctx, replies) = (shared.clone(), ctx.clone(), replies.clone());
-        requests.spawn(async move {
-            let name = envelope.body.name();
-            let body = handlers::handle(&shared, &ctx, envelope.id, envelope.body, cancel).await;
-            if let Err(e) = &body {
-                tracing::info!(conn = ctx.id, request = name, kind = ?e.kind, "refused: {}", e.message);
-            }
-            ctx.in_flight.lock().unwrap().remove(&envelope.id);
-            let _ = replies.send(Reply { id: envelope.id, body }).await;
-            drop(permit);
-        });
     }
 
-    // The client is gone (or busd is stopping): waits end now unless busd is stopping, in
-    // which case they end by themselves with what they have.
-    if !shared.stopping.is_cancelled() {
+    if shared.stopping.is_cancelled() {
+        // Say how busd goes away before any wait here is cut short, so the client reads that
+        // first; then end the waits (they answer with what they have, or `Restarting`).
+        if let Some(watch) = watch {
+            let body = Ok(Response::Closing(shared.closing()));
+            let _ = replies.try_send(Reply { id: watch, body });
+        }
+        ctx.closing.cancel();
+    } else {
+        // The client is gone: its waits end before they can take anything.
         gone.cancel();
     }
     requests.close();
@@ -179,6 +229,56 @@ pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>) {
     }
     shared.presence.connection_closed();
     tracing::info!(conn = id, "disconnected");
+}
+
+/// Run one request in its own task; its frame's bytes stay taken until it has answered.
+fn spawn(
+    requests: &TaskTracker,
+    shared: &Arc<Shared>,
+    ctx: &Arc<ConnCtx>,
+    replies: &mpsc::Sender<Reply>,
+    gone: &CancellationToken,
+    envelope: Envelope,
+    held: (Option<OwnedSemaphorePermit>, OwnedSemaphorePermit),
+) {
+    let cancel = gone.child_token();
+    ctx.in_flight
+        .lock()
+        .unwrap()
+        .insert(envelope.id, cancel.clone());
+    let (shared, ctx, replies) = (shared.clone(), ctx.clone(), replies.clone());
+    requests.spawn(async move {
+        let name = envelope.body.name();
+        let body = handlers::handle(&shared, &ctx, envelope.id, envelope.body, cancel).await;
+        if let Err(e) = &body {
+            tracing::info!(conn = ctx.id, request = name, kind = ?e.kind, "refused: {}", e.message);
+        }
+        ctx.in_flight.lock().unwrap().remove(&envelope.id);
+        let _ = replies
+            .send(Reply {
+                id: envelope.id,
+                body,
+            })
+            .await;
+        drop(held);
+    });
+}
+
+/// Whether a request may wait for mail (an `Inbox` or `Tail` with a wait).
+fn waits(request: &Request) -> bool {
+    matches!(request, Request::Inbox { wait, .. } | Request::Tail { wait, .. } if *wait > 0.0)
+}
+
+/// Answer a connection over [`MAX_CONNECTIONS`] with a refusal that says so, and close it.
+pub(crate) async fn refuse(stream: Stream, shared: Arc<Shared>) {
+    if let Err(why) = check_peer(&stream) {
+        tracing::warn!("refused a connection: {why}");
+        return;
+    }
+    tracing::warn!("refused a connection: {MAX_CONNECTIONS} connections are open");
+    let (_read, write) = tokio::io::split(stream);
+    let mut writer = FramedWrite::new(write, frame::codec(MAX_REPLY_FRAME));
+    handshake::refuse_busy(&shared, &mut writer, MAX_CONNECTIONS).await;
 }
 
 /// Free a session's name and note when it was last seen.
@@ -202,101 +302,6 @@ fn check_peer(stream: &Stream) -> Result<(), String> {
         Some(uid) if uid == ours => Ok(()),
         Some(uid) => Err(format!("peer uid {uid} is not busd's uid {ours}")),
         None => Err("the peer's uid is unknown".into()),
-    }
-}
-
-enum Handshake {
-    Accepted(Hello),
-    Close,
-    /// A newer client asked this daemon to retire.
-    Retire,
-}
-
-/// Read and answer the handshake.
-async fn handshake<R, W>(
-    id: ConnId,
-    shared: &Shared,
-    reader: &mut FramedRead<R, tokio_util::codec::LengthDelimitedCodec>,
-    writer: &mut FramedWrite<W, tokio_util::codec::LengthDelimitedCodec>,
-) -> Handshake
-where
-    R: tokio::io::AsyncRead + Unpin,
-    W: tokio::io::AsyncWrite + Unpin,
-{
-    let first = match tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next()).await {
-        Ok(Some(Ok(bytes))) => bytes,
-        Ok(Some(Err(e))) => {
-            tracing::warn!(conn = id, "refused a handshake frame: {e}");
-            return Handshake::Close;
-        }
-        Ok(None) => return Handshake::Close,
-        Err(_) => {
-            tracing::warn!(
-                conn = id,
-                "no handshake within {HANDSHAKE_TIMEOUT:?}; closing"
-            );
-            return Handshake::Close;
-        }
-    };
-    let hello: Hello = match frame::decode(&first) {
-        Ok(hello) => hello,
-        Err(e) => {
-            tracing::warn!(conn = id, "refused a handshake that does not decode: {e}");
-            return Handshake::Close;
-        }
-    };
-    let ours = shared.config.protocol;
-    let welcome = if hello.protocol == ours {
-        Welcome::Accepted {
-            protocol: ours,
-            version: proto::VERSION.to_owned(),
-            pid: std::process::id(),
-        }
-    } else if hello.protocol > ours && hello.retire_older {
-        tracing::info!(
-            conn = id,
-            theirs = hello.protocol,
-            ours,
-            "a newer client asked busd to retire"
-        );
-        shared.stop_requested.cancel();
-        Welcome::Retiring {
-            protocol: ours,
-            pid: std::process::id(),
-        }
-    } else {
-        let message = if hello.protocol < ours {
-            format!(
-                "this client speaks protocol {} but busd {} speaks {ours}: update claude-bus so that bus-shim and bus match busd",
-                hello.protocol,
-                proto::VERSION
-            )
-        } else {
-            format!(
-                "busd {} speaks the older protocol {ours} and this client ({}) did not ask it to retire: run `bus stop`, then retry",
-                proto::VERSION,
-                hello.protocol
-            )
-        };
-        tracing::warn!(
-            conn = id,
-            theirs = hello.protocol,
-            ours,
-            "refused a handshake: other protocol"
-        );
-        Welcome::Refused {
-            protocol: ours,
-            error: WireError::new(ErrorKind::Handshake, message),
-        }
-    };
-    let sent = match frame::encode(&welcome) {
-        Ok(bytes) => writer.send(bytes).await.is_ok(),
-        Err(_) => false,
-    };
-    match welcome {
-        Welcome::Accepted { .. } if sent => Handshake::Accepted(hello),
-        Welcome::Retiring { .. } if sent => Handshake::Retire,
-        _ => Handshake::Close,
     }
 }
 

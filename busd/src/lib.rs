@@ -6,7 +6,9 @@
 
 mod conn;
 mod handlers;
+mod handshake;
 pub mod hub;
+mod intake;
 pub mod listener;
 pub mod presence;
 mod server;

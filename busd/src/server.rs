@@ -3,20 +3,27 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use interprocess::local_socket::tokio::Listener;
 use interprocess::local_socket::tokio::prelude::*;
+use proto::Closing;
 use proto::paths::BusPaths;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::hub::Hub;
+use crate::intake::{BUFFERED_MAX, Budget};
 use crate::presence::{ConnId, Presence};
 use crate::store::Db;
 use crate::store::sqlite::SqliteBackend;
+
+/// Connections served at once; past that a connection is refused with a clear handshake error.
+/// (A session holds two descriptors, so this stays within the usual limit of 1024.)
+pub(crate) const MAX_CONNECTIONS: usize = 500;
 
 /// How busd runs.
 #[derive(Debug, Clone)]
@@ -53,12 +60,35 @@ pub(crate) struct Shared {
     pub started_at: f64,
     /// Shutdown has begun: stop reading requests, end waits with what there is.
     pub stopping: CancellationToken,
-    /// A client asked the daemon to stop (`Shutdown`, or a newer client retiring us).
+    /// A client asked the daemon to stop (`Shutdown`, `Restart`, or a newer client retiring us).
     pub stop_requested: CancellationToken,
+    /// The shutdown is a restart: a new busd takes over (see [`Closing`]).
+    restarting: AtomicBool,
+    /// The bytes of request frames every connection draws from.
+    pub budget: Budget,
+    /// One permit per connection served.
+    pub slots: Arc<Semaphore>,
     next_conn: AtomicU64,
 }
 
 impl Shared {
+    /// Ask the daemon to shut down, for good or for a new busd to take over.
+    pub fn stop(&self, how: Closing) {
+        if how == Closing::Restarting {
+            self.restarting.store(true, Ordering::SeqCst);
+        }
+        self.stop_requested.cancel();
+    }
+
+    /// How the daemon is going away (meaningful once `stopping` is cancelled).
+    pub fn closing(&self) -> Closing {
+        if self.restarting.load(Ordering::SeqCst) {
+            Closing::Restarting
+        } else {
+            Closing::Stopping
+        }
+    }
+
     pub fn next_conn(&self) -> ConnId {
         self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
     }
@@ -95,6 +125,9 @@ impl Daemon {
             started_at: proto::time::now(),
             stopping: CancellationToken::new(),
             stop_requested: CancellationToken::new(),
+            restarting: AtomicBool::new(false),
+            budget: Budget::new(BUFFERED_MAX),
+            slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
             next_conn: AtomicU64::new(0),
             config,
         });
@@ -122,9 +155,14 @@ impl Daemon {
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok(stream) => {
-                        connections.spawn(crate::conn::serve(stream, shared.clone()));
-                    }
+                    Ok(stream) => match shared.slots.clone().try_acquire_owned() {
+                        Ok(slot) => {
+                            connections.spawn(crate::conn::serve(stream, shared.clone(), slot));
+                        }
+                        Err(_) => {
+                            connections.spawn(crate::conn::refuse(stream, shared.clone()));
+                        }
+                    },
                     Err(e) => {
                         // Out of descriptors and the like: say so and give the system a moment.
                         tracing::warn!(error = %e, "accept failed");

@@ -112,6 +112,8 @@ pub enum Command {
     Status,
     /// Stop the daemon gracefully.
     Stop,
+    /// Restart the daemon (after an upgrade): sessions and waiting hooks carry on with the new one.
+    Restart,
     /// Claude Code hook entry points (see hooks/hooks.json).
     #[command(subcommand)]
     Hook(HookCommand),

@@ -24,6 +24,11 @@ pub enum ErrorKind {
     Storage,
     /// The daemon is shutting down; retry against the next one.
     ShuttingDown,
+    /// The daemon is restarting (an upgrade): the request was not applied; send it again to
+    /// the next busd, which the restart starts.
+    Restarting,
+    /// The connection has its limit of calls in flight: wait for one to end, then retry.
+    Busy,
     /// A newer waiter for the same slot took over this one.
     Replaced,
     /// The request was cancelled by its client before it took effect.

@@ -1,6 +1,6 @@
 //! The limits of SPEC.md, checked in one place. busd enforces them; clients may check early.
 
-use crate::WireError;
+use crate::{ErrorKind, Hello, WireError};
 
 pub const NAME_MAX: usize = 64;
 pub const CONTENT_MAX_BYTES: usize = 64 * 1024;
@@ -11,6 +11,10 @@ pub const ROLE_MAX_CHARS: usize = 1024;
 pub const OWNS_MAX: usize = 256;
 pub const WAIT_MAX_SECONDS: f64 = 3600.0;
 pub const LIMIT_MAX: u32 = 1000;
+/// A handshake's client id (a [`Client`](crate::client::Client) makes 32 hex characters).
+pub const CLIENT_ID_MAX_BYTES: usize = 128;
+/// A handshake's session id (Claude Code's are 36-character UUIDs).
+pub const SESSION_ID_MAX_BYTES: usize = 256;
 /// The name that addresses every agent.
 pub const BROADCAST: &str = "all";
 
@@ -145,6 +149,35 @@ pub fn limit(limit: u32) -> Result<(), WireError> {
     Ok(())
 }
 
+/// The strings of a handshake: a client id of 1–128 bytes, a session id of at most 256.
+pub fn hello(hello: &Hello) -> Result<(), WireError> {
+    let refuse = |what: &str, len: usize, max: usize| {
+        Err(WireError::new(
+            ErrorKind::Handshake,
+            format!(
+                "the handshake's {what} is {len} bytes, over the limit of {max}: use a shorter {what}"
+            ),
+        ))
+    };
+    if hello.client_id.is_empty() {
+        return Err(WireError::new(
+            ErrorKind::Handshake,
+            "the handshake's client id is empty: send a random id, unique per client process",
+        ));
+    }
+    if hello.client_id.len() > CLIENT_ID_MAX_BYTES {
+        return refuse("client id", hello.client_id.len(), CLIENT_ID_MAX_BYTES);
+    }
+    match &hello.session_id {
+        Some(s) if s.len() > SESSION_ID_MAX_BYTES => refuse(
+            "session id (CLAUDE_CODE_SESSION_ID)",
+            s.len(),
+            SESSION_ID_MAX_BYTES,
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// `'abc'`, or its first 40 characters and `…` for long input, for error messages.
 fn shorten(s: &str) -> String {
     if s.chars().count() <= 40 {
@@ -182,5 +215,34 @@ mod tests {
         assert!(seconds("wait", f64::NAN, None).is_err());
         assert!(seconds("wait", 3600.5, Some(WAIT_MAX_SECONDS)).is_err());
         assert!(ttl(0.0).is_err() && ttl(0.5).is_ok());
+    }
+
+    #[test]
+    fn handshake_strings() {
+        let ok = Hello {
+            protocol: crate::PROTOCOL_VERSION,
+            kind: crate::ClientKind::Other,
+            client_id: "c".repeat(CLIENT_ID_MAX_BYTES),
+            session_id: Some("s".repeat(SESSION_ID_MAX_BYTES)),
+            pid: 1,
+            retire_older: false,
+        };
+        assert!(hello(&ok).is_ok());
+        for bad in [
+            Hello {
+                client_id: String::new(),
+                ..ok.clone()
+            },
+            Hello {
+                client_id: "c".repeat(CLIENT_ID_MAX_BYTES + 1),
+                ..ok.clone()
+            },
+            Hello {
+                session_id: Some("s".repeat(SESSION_ID_MAX_BYTES + 1)),
+                ..ok.clone()
+            },
+        ] {
+            assert_eq!(hello(&bad).unwrap_err().kind, ErrorKind::Handshake);
+        }
     }
 }

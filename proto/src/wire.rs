@@ -103,6 +103,14 @@ pub enum Request {
     Cancel { id: u64 },
     /// Shut the daemon down gracefully (`bus stop`).
     Shutdown,
+    /// Wait until busd begins to shut down, then answer `Response::Closing` saying how, before
+    /// any waiting read on this connection is cut short. A client sends it once per connection;
+    /// it holds no slot of the connection's calls in flight.
+    WatchClosing,
+    /// Shut the daemon down gracefully for a new one to take over (`bus restart`, an upgrade):
+    /// waiting reads that found nothing are refused with `ErrorKind::Restarting` instead of
+    /// answered, so that their clients ask the next busd.
+    Restart,
 }
 
 impl Request {
@@ -127,6 +135,8 @@ impl Request {
             Request::Status => "status",
             Request::Cancel { .. } => "cancel",
             Request::Shutdown => "shutdown",
+            Request::WatchClosing => "watch_closing",
+            Request::Restart => "restart",
         }
     }
 
@@ -184,8 +194,21 @@ pub enum Response {
     Tail(TailPage),
     /// Answer to `Status`.
     Status(Status),
-    /// Answer to `Cancel` and `Shutdown`.
+    /// Answer to `Cancel`, `Shutdown` and `Restart`.
     Done,
+    /// Answer to `WatchClosing`: busd is shutting down, and whether a new busd follows.
+    Closing(Closing),
+}
+
+/// How busd is going away, told to every connection that asked (`Request::WatchClosing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Closing {
+    /// For good (`bus stop`, SIGTERM): waiting reads end with what they have, and no busd
+    /// comes back unless a client starts one.
+    Stopping,
+    /// For a new busd to take over (`bus restart`, or retiring for a newer client): waiting
+    /// reads that found nothing are refused with `ErrorKind::Restarting`; ask the next busd.
+    Restarting,
 }
 
 /// Result of `register`.

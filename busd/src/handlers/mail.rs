@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use proto::time::{now, rfc3339};
 use proto::{
-    ErrorKind, InboxPage, Message, MessageStatus, Receipt, Response, Sent, TailPage, WireError,
-    limits,
+    Closing, ErrorKind, InboxPage, Message, MessageStatus, Receipt, Response, Sent, TailPage,
+    WireError, limits,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -83,10 +83,21 @@ impl Handler<'_> {
                 // Subscribe before the look, so mail committed in between still wakes us.
                 w => w.insert((me.clone(), self.shared.hub.mail(&me), None)),
             };
+            // A client that is gone takes nothing, even when mail woke it before busd read the
+            // end of its connection.
+            if cancel.is_cancelled() || (waiting.is_some() && self.ctx.hung_up()) {
+                return Err(WireError::new(
+                    ErrorKind::Cancelled,
+                    "cancelled while waiting for mail",
+                ));
+            }
             let page = self.look(name, consume, limit).await?;
+            if page.messages.is_empty() {
+                self.not_restarting()?;
+            }
             let done = !page.messages.is_empty()
                 || tokio::time::Instant::now() >= deadline
-                || self.shared.stopping.is_cancelled();
+                || self.ctx.closing.is_cancelled();
             if done {
                 return Ok(Response::Inbox(inbox_page(page)));
             }
@@ -102,7 +113,7 @@ impl Handler<'_> {
                 // Its sender lives as long as the connection, which outlives this call.
                 _ = identity.changed() => {}
                 () = tokio::time::sleep_until(deadline) => {}
-                () = self.shared.stopping.cancelled() => {}
+                () = self.ctx.closing.cancelled() => {}
                 () = cancel.cancelled() => {
                     return Err(WireError::new(ErrorKind::Cancelled, "cancelled while waiting for mail"));
                 }
@@ -111,6 +122,18 @@ impl Handler<'_> {
                 }
             }
         }
+    }
+
+    /// A wait that a restart cuts short, having found nothing, is refused rather than answered
+    /// empty: nothing was taken, and its client asks the next busd instead.
+    fn not_restarting(&self) -> Result<(), WireError> {
+        if self.ctx.closing.is_cancelled() && self.shared.closing() == Closing::Restarting {
+            return Err(WireError::new(
+                ErrorKind::Restarting,
+                "busd is restarting: nothing was taken; ask the next busd again",
+            ));
+        }
+        Ok(())
     }
 
     async fn look(&self, me: &str, consume: bool, limit: u32) -> Result<Page, WireError> {
@@ -175,10 +198,13 @@ impl Handler<'_> {
                 other => return Err(unexpected(other)),
             };
             after = Some(last_id);
+            if messages.is_empty() && wait > 0.0 {
+                self.not_restarting()?;
+            }
             let done = !messages.is_empty()
                 || wait == 0.0
                 || tokio::time::Instant::now() >= deadline
-                || self.shared.stopping.is_cancelled();
+                || self.ctx.closing.is_cancelled();
             if done {
                 return Ok(Response::Tail(TailPage {
                     messages: messages.into_iter().map(message).collect(),
@@ -188,7 +214,7 @@ impl Handler<'_> {
             tokio::select! {
                 _ = newest.changed() => {}
                 () = tokio::time::sleep_until(deadline) => {}
-                () = self.shared.stopping.cancelled() => {}
+                () = self.ctx.closing.cancelled() => {}
                 () = cancel.cancelled() => {
                     return Err(WireError::new(ErrorKind::Cancelled, "cancelled while following"));
                 }

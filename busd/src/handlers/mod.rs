@@ -9,7 +9,7 @@ mod replay;
 mod session;
 mod state;
 
-use proto::{ErrorKind, Request, Response, WireError};
+use proto::{Closing, ErrorKind, Request, Response, WireError};
 use tokio_util::sync::CancellationToken;
 
 use crate::conn::ConnCtx;
@@ -81,11 +81,16 @@ impl Handler<'_> {
             Request::Status => h.status().await,
             Request::Shutdown => {
                 tracing::info!(conn = ctx.id, "shutdown requested by a client");
-                shared.stop_requested.cancel();
+                shared.stop(Closing::Stopping);
+                Ok(Response::Done)
+            }
+            Request::Restart => {
+                tracing::info!(conn = ctx.id, "restart requested by a client");
+                shared.stop(Closing::Restarting);
                 Ok(Response::Done)
             }
             // Answered by the connection itself, before it reaches a handler.
-            Request::Cancel { .. } => Ok(Response::Done),
+            Request::Cancel { .. } | Request::WatchClosing => Ok(Response::Done),
         }
     }
 }

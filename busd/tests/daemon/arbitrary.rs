@@ -157,5 +157,5 @@ pub fn request() -> BoxedStrategy<Request> {
 
 /// Whether `request` could end or retire the daemon (decoded from random bytes, it may).
 pub fn stops_the_daemon(request: &Request) -> bool {
-    matches!(request, Request::Shutdown)
+    matches!(request, Request::Shutdown | Request::Restart)
 }

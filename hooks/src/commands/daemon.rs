@@ -1,5 +1,5 @@
-//! `bus status` and `bus stop`, the two commands that never start busd (`stop` also stops, by
-//! its pid, a busd that holds its lock but does not answer).
+//! `bus status` and `bus stop`, which never start busd, and `bus restart`. `stop` and `restart`
+//! also stop, by its pid, a busd that holds its lock but does not answer.
 
 use std::path::Path;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use proto::client::{Client, ClientError, RunningBusd, running_busd};
 use serde::Serialize;
 
 use super::reply;
+use crate::identity;
 use crate::output::{self, say};
 
 /// How long `bus stop` waits for busd to exit once asked.
@@ -102,45 +103,34 @@ struct Stopped {
 
 /// Ask busd to shut down and wait until it has exited (its daemon lock is free again).
 pub async fn stop(client: &Client, json: bool) -> anyhow::Result<()> {
-    let pid = match client.call(Request::Status).await {
-        Ok(answer) => reply!(answer, Status).pid,
-        Err(ClientError::Unavailable(why)) => {
-            if let Some(busd) = running_busd(&client.options().paths) {
-                return stop_unanswering(busd, &why, json).await;
-            }
-            if json {
-                return output::json(&Stopped {
-                    stopped: false,
-                    pid: None,
-                });
-            }
-            println!("busd is not running");
-            return Ok(());
+    let (pid, unanswered) = match shut_down(client, Request::Shutdown).await? {
+        ShutDown::Done(pid) => (Some(pid), None),
+        ShutDown::NotRunning => (None, None),
+        ShutDown::Unanswering(busd, why) => {
+            stop_unanswering(&busd, &why).await?;
+            (Some(busd.pid), Some(busd.socket))
         }
-        Err(e) => return Err(e.into()),
     };
-    client.call(Request::Shutdown).await?;
-    let paths = &client.options().paths;
-    if !wait_for_exit(&paths.daemon_lock).await? {
-        anyhow::bail!(
-            "busd (pid {pid}) did not exit within {}s: see its log at {}",
-            STOP_WAIT.as_secs(),
-            paths.log.display()
-        );
-    }
     if json {
         return output::json(&Stopped {
-            stopped: true,
-            pid: Some(pid),
+            stopped: pid.is_some(),
+            pid,
         });
     }
-    println!("stopped busd (pid {pid})");
+    match (pid, unanswered) {
+        (None, _) => say!("busd is not running")?,
+        (Some(pid), None) => say!("stopped busd (pid {pid})")?,
+        (Some(pid), Some(socket)) => say!(
+            "stopped busd (pid {pid}), which did not answer on {}",
+            socket.display()
+        )?,
+    }
     Ok(())
 }
 
-/// Stop, by its pid, a busd that holds its lock but does not answer on the socket (its socket
-/// file was removed, or it serves another socket for this database).
-async fn stop_unanswering(busd: RunningBusd, why: &str, json: bool) -> anyhow::Result<()> {
+/// Kill, by its pid, a busd that holds its lock but does not answer on the socket (its socket
+/// file was removed, or it serves another socket for this database), and wait until it exits.
+async fn stop_unanswering(busd: &RunningBusd, why: &str) -> anyhow::Result<()> {
     let pid = busd.pid;
     tracing::info!(pid, why, "busd does not answer; stopping it by its pid");
     // SAFETY: kill has no memory preconditions; the pid is the live holder of a bus lock.
@@ -157,17 +147,74 @@ async fn stop_unanswering(busd: RunningBusd, why: &str, json: bool) -> anyhow::R
             STOP_WAIT.as_secs()
         );
     }
+    Ok(())
+}
+
+/// The result of `bus restart --json`.
+#[derive(Serialize)]
+struct Restarted {
+    /// The busd that was stopped, if one was running.
+    old_pid: Option<u32>,
+    pid: u32,
+}
+
+/// Restart busd: the old one tells its clients it is restarting (waiting hooks and shims wait
+/// on with the new one, instead of taking it as the bus stopping), exits, and a new busd —
+/// the one installed now — is started.
+pub async fn restart(json: bool) -> anyhow::Result<()> {
+    let old_pid = match shut_down(&identity::client(false)?, Request::Restart).await? {
+        ShutDown::Done(pid) => Some(pid),
+        ShutDown::NotRunning => None,
+        ShutDown::Unanswering(busd, why) => {
+            stop_unanswering(&busd, &why).await?;
+            Some(busd.pid)
+        }
+    };
+    let info = identity::client(true)?.connect().await?;
     if json {
-        return output::json(&Stopped {
-            stopped: true,
-            pid: Some(pid),
+        return output::json(&Restarted {
+            old_pid,
+            pid: info.pid,
         });
     }
-    println!(
-        "stopped busd (pid {pid}), which did not answer on {}",
-        busd.socket.display()
-    );
+    match old_pid {
+        Some(old) => say!("restarted busd (pid {old} -> {})", info.pid)?,
+        None => say!("started busd (pid {})", info.pid)?,
+    }
     Ok(())
+}
+
+/// What asking busd to shut down found.
+enum ShutDown {
+    /// The busd of this pid has exited.
+    Done(u32),
+    NotRunning,
+    /// A busd holds the bus's lock but does not answer on the socket.
+    Unanswering(RunningBusd, String),
+}
+
+/// Send `request` (`Shutdown` or `Restart`) and wait until busd has exited.
+async fn shut_down(client: &Client, request: Request) -> anyhow::Result<ShutDown> {
+    let paths = &client.options().paths;
+    let pid = match client.call(Request::Status).await {
+        Ok(answer) => reply!(answer, Status).pid,
+        Err(ClientError::Unavailable(why)) => {
+            return Ok(match running_busd(paths) {
+                Some(busd) => ShutDown::Unanswering(busd, why),
+                None => ShutDown::NotRunning,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    client.call(request).await?;
+    if !wait_for_exit(&paths.daemon_lock).await? {
+        anyhow::bail!(
+            "busd (pid {pid}) did not exit within {}s: see its log at {}",
+            STOP_WAIT.as_secs(),
+            paths.log.display()
+        );
+    }
+    Ok(ShutDown::Done(pid))
 }
 
 /// Wait for the daemon lock to be released, which happens when busd exits. Returns false on

@@ -1,9 +1,7 @@
 //! `bus send`, `bus inbox` and `bus tail`.
 
-use std::time::{Duration, Instant};
-
 use proto::client::Client;
-use proto::{Request, limits};
+use proto::{ErrorKind, Request, limits};
 
 use super::reply;
 use crate::identity;
@@ -125,7 +123,8 @@ fn dash_list(items: &[String]) -> String {
 }
 
 /// Print every message as it is committed, until interrupted or busd stops. Each `Tail` call
-/// blocks in busd until a message commits: there is no polling.
+/// blocks in busd until a message commits: there is no polling. A restart of busd is not an end:
+/// the client asks the next busd and the tail goes on.
 pub async fn tail(client: &Client, json: bool, after: Option<i64>) -> anyhow::Result<()> {
     let wait = limits::WAIT_MAX_SECONDS;
     let mut after = after;
@@ -133,13 +132,18 @@ pub async fn tail(client: &Client, json: bool, after: Option<i64>) -> anyhow::Re
         eprintln!("following every message on the bus (Ctrl-C to stop)");
     }
     loop {
-        let started = Instant::now();
         let request = Request::Tail {
             after,
             wait,
             limit: 100,
         };
-        let page = reply!(client.call(request).await?, Tail);
+        let waited = match client.call_waiting(request).await {
+            Ok(waited) => waited,
+            // busd stopped before it read this call (it said so on the connection).
+            Err(e) if e.kind() == Some(ErrorKind::ShuttingDown) => return stopped(json),
+            Err(e) => return Err(e.into()),
+        };
+        let page = reply!(waited.response, Tail);
         for m in &page.messages {
             if json {
                 output::json(m)?;
@@ -148,16 +152,15 @@ pub async fn tail(client: &Client, json: bool, after: Option<i64>) -> anyhow::Re
             }
         }
         after = Some(page.last_id);
-        // An empty page before the wait is over means busd is shutting down.
-        if page.messages.is_empty() && started.elapsed() + Duration::from_millis(10) < secs(wait) {
-            if !json {
-                eprintln!("busd stopped");
-            }
-            return Ok(());
+        if waited.stopping {
+            return stopped(json);
         }
     }
 }
 
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s)
+fn stopped(json: bool) -> anyhow::Result<()> {
+    if !json {
+        eprintln!("busd stopped");
+    }
+    Ok(())
 }

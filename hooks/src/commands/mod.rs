@@ -76,6 +76,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         // Status answers "is busd running?", so it never starts one.
         Command::Status => daemon::status(&identity::client(false)?, json).await,
         Command::Stop => daemon::stop(&identity::client(false)?, json).await,
+        Command::Restart => daemon::restart(json).await,
         Command::Hook(_) | Command::Demo { .. } => unreachable!("dispatched by main"),
     }
 }

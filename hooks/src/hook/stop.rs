@@ -4,12 +4,13 @@
 //! time the session stops. It parks in busd (an `inbox` wait: no polling) until mail for the
 //! session's name commits, takes the mail, writes it to stderr and exits 2, which wakes the
 //! session with the mail in front of it. Only one such waiter lives per name: a newer one
-//! replaces an older one, which exits 0. A graceful shutdown of busd ends the wait (exit 0); a
-//! crash does not: the hook starts busd again and waits on. `--no-wait` is the synchronous form.
+//! replaces an older one, which exits 0. busd stopping for good ends the wait (exit 0), as busd
+//! says in its answer; a restart (an upgrade) or a crash does not: the hook connects to the new
+//! busd, starting it if need be, and waits on. `--no-wait` is the synchronous form.
 
 use std::time::{Duration, Instant};
 
-use proto::client::{Client, ClientError};
+use proto::client::{Client, ClientError, Waited};
 use proto::{ErrorKind, InboxPage, Request, Response, limits};
 
 use super::text;
@@ -58,20 +59,30 @@ pub async fn wait(
             return Ok(Outcome::Silent);
         }
         let wait = left.min(Duration::from_secs_f64(limits::WAIT_MAX_SECONDS));
-        let started = Instant::now();
         let peek = Request::Inbox {
             consume: false,
             limit: 1,
             wait: wait.as_secs_f64(),
             waiter: Some(slot.clone()),
         };
-        let page = match client.call(peek).await {
-            Ok(Response::Inbox(page)) => page,
+        let (page, stopping) = match client.call_waiting(peek).await {
+            Ok(Waited {
+                response: Response::Inbox(page),
+                stopping,
+            }) => (page, stopping),
             Ok(other) => anyhow::bail!("busd answered inbox with {other:?}"),
-            Err(e) if e.kind() == Some(ErrorKind::Replaced) => return Ok(Outcome::Silent),
-            Err(ClientError::Unavailable(_)) => {
-                // busd vanished without answering: a crash, not a shutdown (which answers).
-                // Start it again, as the session's shim would on its next call, and wait on.
+            // Replaced by a newer waiter, or busd stopped for good before it read the wait.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    Some(ErrorKind::Replaced | ErrorKind::ShuttingDown)
+                ) =>
+            {
+                return Ok(Outcome::Silent);
+            }
+            Err(e) if busd_is_coming_back(&e) => {
+                // busd restarted, or vanished without saying it stops (a crash). Start it
+                // again, as the session's shim would on its next call, and wait on.
                 client = identity::client(true)?;
                 if identity::act_as(&client, &session.name).await.is_err() {
                     return Ok(Outcome::Silent);
@@ -81,8 +92,8 @@ pub async fn wait(
             Err(e) => return Err(e.into()),
         };
         if page.messages.is_empty() {
-            // Empty before the wait was over: busd is shutting down.
-            if started.elapsed() + Duration::from_millis(10) < wait {
+            // busd said it is stopping for good: so does the wait. Otherwise the wait ran out.
+            if stopping {
                 return Ok(Outcome::Silent);
             }
             continue;
@@ -96,6 +107,11 @@ pub async fn wait(
             return Ok(Outcome::Wake(text::mail(&session.name, &page)));
         }
     }
+}
+
+/// busd said it is restarting, or vanished without saying it stops (a crash).
+fn busd_is_coming_back(e: &ClientError) -> bool {
+    matches!(e, ClientError::Unavailable(_)) || e.kind() == Some(ErrorKind::Restarting)
 }
 
 /// Consume up to `limit` messages now.

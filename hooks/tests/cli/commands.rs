@@ -263,3 +263,30 @@ async fn tail_follows_every_message_as_it_commits() {
     );
     tail.child.start_kill().unwrap();
 }
+
+#[tokio::test]
+async fn tail_ends_when_busd_stops_and_carries_on_when_it_restarts() {
+    let bus = Bus::start().await;
+    bus.bus(&["send", "b", "first", "--as", "a"]).run().await;
+    let mut tail = bus.bus(&["tail", "--after", "0"]).start().await;
+    let mut lines = BufReader::new(tail.child.stdout.take().unwrap()).lines();
+    let mut printed = async |text: &str| {
+        while !tokio::time::timeout(PATIENCE, lines.next_line())
+            .await
+            .expect("tail printed within the safety timeout")
+            .expect("read tail")
+            .expect("tail is still running")
+            .contains(text)
+        {}
+    };
+    printed("first").await;
+    assert_eq!(bus.bus(&["restart"]).run().await.code, 0);
+    bus.bus(&["send", "b", "after the restart", "--as", "a"])
+        .run()
+        .await;
+    printed("after the restart").await;
+    assert_eq!(bus.bus(&["stop"]).run().await.code, 0);
+    let out = tail.finish().await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("busd stopped"), "{out:?}");
+}

@@ -167,6 +167,23 @@ async fn a_shutdown_of_busd_ends_the_wait_silently() {
 }
 
 #[tokio::test]
+async fn a_restart_of_busd_keeps_the_wait() {
+    let bus = Bus::start().await;
+    let waiting = waiting_alice(&bus).start_ready().await;
+    let restarted = bus.bus(&["restart"]).run().await;
+    assert_eq!(restarted.code, 0, "{restarted:?}");
+    assert!(restarted.stdout.contains("restarted busd"), "{restarted:?}");
+    let sent = bus
+        .bus(&["send", "alice", "after the upgrade", "--as", "bob"])
+        .run()
+        .await;
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let out = waiting.finish().await;
+    assert_eq!(out.code, 2, "the hook still waited: {out:?}");
+    assert!(out.stderr.contains("after the upgrade"), "{out:?}");
+}
+
+#[tokio::test]
 async fn a_crash_of_busd_does_not_end_the_wait() {
     let mut bus = Bus::start().await;
     let waiting = waiting_alice(&bus).start_ready().await;

@@ -17,12 +17,21 @@ use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::frame::{self, MAX_REPLY_FRAME, MAX_REQUEST_FRAME};
-use crate::{Hello, Reply, Response, Welcome, WireError};
+use crate::{Closing, Hello, Reply, Response, Welcome, WireError};
 
 /// How long the daemon may take to answer the handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 type Pending = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Result<Response, WireError>>>>>>;
+
+/// What the daemon said about its going away, and when the connection ended.
+#[derive(Default)]
+struct Fate {
+    /// busd's answer to `WatchClosing`: it is stopping or restarting.
+    closing: Mutex<Option<Closing>>,
+    /// Cancelled when the connection has ended (end of stream, an error, or dropped).
+    ended: CancellationToken,
+}
 
 /// Why a connection could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +47,9 @@ pub enum OpenError {
         /// Resolves once the old daemon has closed the connection (it is gone).
         gone: Box<Stream>,
     },
+    /// Something accepted the connection but did not answer the handshake (a stopped busd).
+    #[error("busd accepted the connection but did not answer the handshake within {0:?}")]
+    NoHandshake(Duration),
     /// The daemon refused the handshake; the error says why.
     #[error("{0}")]
     Refused(WireError),
@@ -60,6 +72,7 @@ pub struct DaemonInfo {
 pub(crate) struct Conn {
     writer: tokio::sync::Mutex<FramedWrite<WriteHalf<Stream>, LengthDelimitedCodec>>,
     pending: Pending,
+    fate: Arc<Fate>,
     pub(crate) info: DaemonInfo,
     _reader: DropGuard,
 }
@@ -92,9 +105,7 @@ impl Conn {
         writer.send(encode(hello)?).await?;
         let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next())
             .await
-            .map_err(|_| {
-                io::Error::new(io::ErrorKind::TimedOut, "busd did not answer the handshake")
-            })?
+            .map_err(|_| OpenError::NoHandshake(HANDSHAKE_TIMEOUT))?
             .ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -125,19 +136,37 @@ impl Conn {
         };
 
         let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
+        let fate = Arc::new(Fate::default());
         let stop = CancellationToken::new();
-        tokio::spawn(read_replies(reader, pending.clone(), stop.clone()));
+        tokio::spawn(read_replies(
+            reader,
+            pending.clone(),
+            fate.clone(),
+            stop.clone(),
+        ));
         Ok(Conn {
             writer: tokio::sync::Mutex::new(writer),
             pending,
+            fate,
             info,
             _reader: stop.drop_guard(),
         })
     }
 
-    /// Whether the daemon's side is still open.
+    /// Whether new calls may use this connection: open, and its daemon not going away.
     pub(crate) fn is_alive(&self) -> bool {
-        self.pending.lock().unwrap().is_some()
+        self.pending.lock().unwrap().is_some() && self.closing().is_none()
+    }
+
+    /// How the daemon said it is going away, if it has (see [`crate::Request::WatchClosing`]).
+    /// Read after a reply arrives, it covers that reply: busd says it first.
+    pub(crate) fn closing(&self) -> Option<Closing> {
+        *self.fate.closing.lock().unwrap()
+    }
+
+    /// Resolves when the connection has ended.
+    pub(crate) fn ended(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.fate.ended.clone().cancelled_owned()
     }
 
     /// Register interest in the reply to `id`. The receiver fails if the connection closes
@@ -200,8 +229,10 @@ fn encode<T: serde::Serialize>(value: &T) -> io::Result<Bytes> {
 async fn read_replies(
     mut reader: FramedRead<ReadHalf<Stream>, LengthDelimitedCodec>,
     pending: Pending,
+    fate: Arc<Fate>,
     stop: CancellationToken,
 ) {
+    let _ended = fate.ended.clone().drop_guard();
     loop {
         let frame = tokio::select! {
             frame = reader.next() => frame,
@@ -212,6 +243,9 @@ async fn read_replies(
             tracing::warn!("busd sent a reply that does not decode; reconnecting");
             break;
         };
+        if let Ok(Response::Closing(how)) = &reply.body {
+            *fate.closing.lock().unwrap() = Some(*how);
+        }
         let waiter = pending
             .lock()
             .unwrap()
@@ -221,6 +255,7 @@ async fn read_replies(
             let _ = waiter.send(reply.body);
         }
     }
-    // Dropping the senders wakes every waiting call with "connection closed".
+    // Dropping the senders wakes every waiting call with "connection closed"; then the
+    // guard tells whoever watches the connection that it has ended.
     pending.lock().unwrap().take();
 }

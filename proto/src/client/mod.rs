@@ -3,7 +3,10 @@
 //! A [`Client`] keeps one connection to busd and multiplexes calls over it. When the connection
 //! breaks (busd crashed, restarted or was upgraded), the next call reconnects — starting busd if
 //! none comes back — binds the same identity again, and resends every interrupted call with its
-//! original request id, which busd answers at most once.
+//! original request id, which busd answers at most once. A client that stays connected (a
+//! shim) does so at once, when it sees the connection end, unless busd said it was stopping for
+//! good. Every call has a deadline for busd's answer, so a daemon that stopped answering (a
+//! stopped process) is named instead of waited on forever.
 
 mod conn;
 mod start;
@@ -22,7 +25,7 @@ pub use start::{RunningBusd, StartError, find_busd, find_program, running_busd, 
 use crate::frame::{self, MAX_REQUEST_FRAME};
 use crate::paths::BusPaths;
 use crate::{
-    ClientKind, Envelope, ErrorKind, Hello, PROTOCOL_VERSION, Request, Response, WireError,
+    ClientKind, Closing, Envelope, ErrorKind, Hello, PROTOCOL_VERSION, Request, Response, WireError,
 };
 use conn::Conn;
 
@@ -42,13 +45,19 @@ pub struct ClientOptions {
     pub busd: Option<PathBuf>,
     /// How long a call keeps trying to reach a daemon (including starting one) before it fails.
     pub reconnect_for: Duration,
+    /// How long busd may take to answer a call, beyond the time a waiting call asked to wait.
+    pub answer_within: Duration,
+    /// Reconnect and bind the identity again as soon as the connection ends, not at the next
+    /// call (unless busd said it is stopping for good), so that an idle session stays online.
+    pub stay_connected: bool,
     /// Announce a protocol other than ours (tests of version handling only).
     pub protocol: u32,
 }
 
 impl ClientOptions {
     /// The defaults for a bus: no session id, start busd when none answers (found the usual
-    /// way), 15 s to get a daemon back, our protocol.
+    /// way), 15 s to get a daemon back, 30 s for an answer (beyond a wait), a shim stays
+    /// connected, our protocol.
     pub fn new(paths: BusPaths, kind: ClientKind) -> Self {
         ClientOptions {
             paths,
@@ -57,6 +66,8 @@ impl ClientOptions {
             autostart: true,
             busd: None,
             reconnect_for: Duration::from_secs(15),
+            answer_within: Duration::from_secs(30),
+            stay_connected: kind == ClientKind::Shim,
             protocol: PROTOCOL_VERSION,
         }
     }
@@ -81,15 +92,27 @@ pub enum ClientError {
     /// No daemon could be reached or started.
     #[error("{0}")]
     Unavailable(String),
+    /// busd took the call but did not answer within its deadline (stopped, or stuck).
+    #[error("{0}")]
+    NoAnswer(String),
 }
 
 impl ClientError {
     pub fn kind(&self) -> Option<ErrorKind> {
         match self {
             ClientError::Refused(e) => Some(e.kind),
-            ClientError::Unavailable(_) => None,
+            ClientError::Unavailable(_) | ClientError::NoAnswer(_) => None,
         }
     }
+}
+
+/// The answer to a waiting call, and whether busd ended the wait because it is stopping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waited {
+    pub response: Response,
+    /// busd said it is stopping for good before it answered: the wait was cut short, and no
+    /// busd will answer another until one is started.
+    pub stopping: bool,
 }
 
 /// A multiplexing, self-healing connection to busd. Cheap to clone.
@@ -140,6 +163,12 @@ impl Client {
 
     /// Send a request and wait for its answer, across reconnects.
     pub async fn call(&self, request: Request) -> Result<Response, ClientError> {
+        Ok(self.call_until(request, None).await?.response)
+    }
+
+    /// Like [`Client::call`], and say whether busd answered because it is stopping (for a
+    /// waiting `Inbox` or `Tail`, whose wait that cut short).
+    pub async fn call_waiting(&self, request: Request) -> Result<Waited, ClientError> {
         self.call_until(request, None).await
     }
 
@@ -152,14 +181,14 @@ impl Client {
         request: Request,
         cancel: &CancellationToken,
     ) -> Result<Response, ClientError> {
-        self.call_until(request, Some(cancel)).await
+        Ok(self.call_until(request, Some(cancel)).await?.response)
     }
 
     async fn call_until(
         &self,
         request: Request,
         cancel: Option<&CancellationToken>,
-    ) -> Result<Response, ClientError> {
+    ) -> Result<Waited, ClientError> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = frame::encode(&Envelope {
             id,
@@ -184,6 +213,7 @@ impl Client {
         let mut retry_until: Option<Instant> = None;
         let mut losses = 0;
         let mut cancel_sent = false;
+        let answer_within = self.inner.opts.answer_within + waits_for(&request);
         loop {
             let deadline =
                 *retry_until.get_or_insert_with(|| Instant::now() + self.inner.opts.reconnect_for);
@@ -196,7 +226,8 @@ impl Client {
                 // Resent only to learn its outcome: stop it again at once.
                 self.send_cancel(&conn, id).await;
             }
-            let mut reply = std::pin::pin!(reply);
+            let answered_by = tokio::time::Instant::now() + answer_within;
+            let mut reply = std::pin::pin!(tokio::time::timeout_at(answered_by, reply));
             let answer = match cancel {
                 Some(ct) if !cancel_sent => tokio::select! {
                     answer = &mut reply => answer,
@@ -208,13 +239,37 @@ impl Client {
                 },
                 _ => reply.await,
             };
+            let Ok(answer) = answer else {
+                conn.forget(id);
+                return Err(no_answer(&conn, answer_within));
+            };
             match answer {
+                Ok(Err(e)) if e.kind == ErrorKind::Restarting && !cancel_sent => {
+                    // Nothing was applied: ask the busd that takes over, once this one is gone.
+                    tracing::info!(id, "busd is restarting; asking the next one");
+                    let _ = tokio::time::timeout_at(deadline.into(), conn.ended()).await;
+                    if !self.inner.opts.autostart {
+                        return Err(ClientError::Refused(e));
+                    }
+                    retry_until = None;
+                }
                 Ok(answer) => {
                     self.remember_identity(&request, &answer);
-                    return answer.map_err(ClientError::Refused);
+                    return answer.map_err(ClientError::Refused).map(|response| Waited {
+                        response,
+                        stopping: conn.closing() == Some(Closing::Stopping),
+                    });
                 }
                 Err(_closed) => {
                     conn.forget(id);
+                    // busd said it stops for good and closed before it read this call: say so
+                    // rather than start another busd behind the back of whoever stopped it.
+                    if conn.closing() == Some(Closing::Stopping) {
+                        return Err(refused(
+                            ErrorKind::ShuttingDown,
+                            "busd stopped before it answered: start it again (any `bus` command does), then retry",
+                        ));
+                    }
                     // A cancelled read changed nothing. A cancelled effectful call may have
                     // taken effect before the connection went (a consume whose messages are
                     // now marked read): it is resent with its id, so busd answers with its
@@ -271,8 +326,51 @@ impl Client {
         *slot = None;
         let conn = Arc::new(self.open(deadline).await?);
         self.bind_again(&conn).await;
+        self.watch_closing(&conn).await;
+        if self.inner.opts.stay_connected {
+            self.keep_connected(&conn);
+        }
         *slot = Some(conn.clone());
         Ok(conn)
+    }
+
+    /// Ask busd to say how it goes away before it cuts any wait on this connection short.
+    async fn watch_closing(&self, conn: &Conn) {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(frame) = frame::encode(&Envelope {
+            id,
+            body: Request::WatchClosing,
+        }) {
+            let _ = conn.send(frame).await;
+        }
+    }
+
+    /// When `conn` ends, connect again at once and bind the identity again, unless busd said
+    /// it is stopping for good or there is no identity to keep (then the next call connects).
+    fn keep_connected(&self, conn: &Arc<Conn>) {
+        let client = Arc::downgrade(&self.inner);
+        let conn = Arc::downgrade(conn);
+        let Some(ended) = conn.upgrade().map(|c| c.ended()) else {
+            return;
+        };
+        tokio::spawn(async move {
+            ended.await;
+            let stopping = conn
+                .upgrade()
+                .is_some_and(|c| c.closing() == Some(Closing::Stopping));
+            let Some(inner) = client.upgrade() else {
+                return;
+            };
+            if stopping || inner.rebind.lock().unwrap().is_none() {
+                return;
+            }
+            tracing::info!("the connection to busd ended; connecting again");
+            let client = Client { inner };
+            let deadline = Instant::now() + client.inner.opts.reconnect_for;
+            if let Err(e) = client.connection(deadline).await {
+                tracing::warn!(error = %e, "could not connect to busd again; the next call retries");
+            }
+        });
     }
 
     async fn open(&self, deadline: Instant) -> Result<Conn, ClientError> {
@@ -295,6 +393,24 @@ impl Client {
             match err {
                 OpenError::Refused(e) => return Err(ClientError::Refused(e)),
                 OpenError::Untrusted(why) => return Err(ClientError::Unavailable(why)),
+                OpenError::NoHandshake(within) => {
+                    // A busd that accepts but does not answer is not coming up: it is stopped
+                    // or stuck. Name it by the pid in its lock file.
+                    let pid = std::fs::read_to_string(&opts.paths.daemon_lock)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u32>().ok());
+                    return Err(ClientError::NoAnswer(match pid {
+                        Some(pid) => format!(
+                            "busd (pid {pid}) has not answered for {}s: if it was stopped, `kill -CONT {pid}`; if it is stuck, `kill {pid}` and retry (a new busd starts by itself)",
+                            within.as_secs()
+                        ),
+                        None => format!(
+                            "something listens on {} but did not answer within {}s: stop it, or remove the socket file, and retry",
+                            opts.paths.socket.display(),
+                            within.as_secs()
+                        ),
+                    }));
+                }
                 OpenError::Retiring { mut gone, pid, .. } => {
                     tracing::info!(pid, "an older busd is retiring; waiting for it to exit");
                     let mut buf = [0u8; 64];
@@ -348,7 +464,12 @@ impl Client {
         if conn.send(frame).await.is_err() {
             return;
         }
-        match reply.await {
+        let Ok(answer) = tokio::time::timeout(self.inner.opts.answer_within, reply).await else {
+            conn.forget(id);
+            tracing::warn!("busd did not answer binding the identity again");
+            return;
+        };
+        match answer {
             Ok(Ok(_)) => tracing::info!("reconnected to busd and bound the identity again"),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "reconnected to busd but could not bind the identity again");
@@ -358,6 +479,25 @@ impl Client {
             Err(_) => {}
         }
     }
+}
+
+/// How long a request asks busd to wait before it answers.
+fn waits_for(request: &Request) -> Duration {
+    match request {
+        Request::Inbox { wait, .. } | Request::Tail { wait, .. } => {
+            Duration::try_from_secs_f64(*wait).unwrap_or(Duration::ZERO)
+        }
+        _ => Duration::ZERO,
+    }
+}
+
+/// The error for a call busd took but did not answer in time.
+fn no_answer(conn: &Conn, within: Duration) -> ClientError {
+    let pid = conn.info.pid;
+    ClientError::NoAnswer(format!(
+        "busd (pid {pid}) has not answered for {}s: if it was stopped, `kill -CONT {pid}`; if it is stuck, `kill {pid}` and retry (a new busd starts by itself)",
+        within.as_secs()
+    ))
 }
 
 fn refused(kind: ErrorKind, message: impl Into<String>) -> ClientError {

@@ -99,6 +99,20 @@ impl Raw {
         self.recv().await.expect("busd replies")
     }
 
+    /// Send a request envelope and read replies until its own; the others that came first are
+    /// returned with it.
+    pub async fn call_until(&mut self, id: u64, body: Request) -> (Reply, Vec<Reply>) {
+        self.send(&Envelope { id, body }).await;
+        let mut others = Vec::new();
+        loop {
+            let reply: Reply = self.recv().await.expect("busd replies");
+            if reply.id == id {
+                return (reply, others);
+            }
+            others.push(reply);
+        }
+    }
+
     /// Read one frame's payload as it is; `None` when busd closed the connection.
     pub async fn recv_frame(&mut self) -> Option<Vec<u8>> {
         let read = async {

@@ -184,7 +184,7 @@ impl Session {
 
 async fn client_call(client: &Client, request: Request) -> Result<Response, Fail> {
     client.call(request).await.map_err(|e| match e {
-        ClientError::Unavailable(why) => Fail::Unavailable(why),
+        ClientError::Unavailable(why) | ClientError::NoAnswer(why) => Fail::Unavailable(why),
         ClientError::Refused(e) if matches!(e.kind, ErrorKind::Conflict | ErrorKind::Forbidden) => {
             Fail::Refused(e.message)
         }

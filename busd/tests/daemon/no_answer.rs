@@ -1,0 +1,62 @@
+//! A busd that takes calls but does not answer them (a stopped process): every call has a
+//! deadline, and its error names busd's pid and what to do.
+
+use std::time::Duration;
+
+use proto::client::{Client, ClientError, ClientOptions};
+use proto::{ClientKind, Request, Response};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn a_stopped_busd_is_named_instead_of_waited_on() {
+    let bus = TestBus::start().await;
+    let client = Client::new(ClientOptions {
+        answer_within: Duration::from_secs(1),
+        ..bus.options(ClientKind::Other)
+    });
+    client.connect().await.expect("connects");
+    register(&client, "patient").await.expect("registers");
+
+    // A waiting call is given its wait plus the margin: a wait longer than the margin is fine.
+    let waited = client
+        .call(Request::Inbox {
+            consume: true,
+            limit: 10,
+            wait: 1.5,
+            waiter: None,
+        })
+        .await;
+    assert!(matches!(waited, Ok(Response::Inbox(_))), "{waited:?}");
+
+    let pid = bus.pid();
+    signal(pid, libc::SIGSTOP);
+    // Wait until it has stopped (busd is this test's child: waitpid reports the stop).
+    let mut wstatus = 0;
+    // SAFETY: waitpid on our own child, with a local status word; WUNTRACED does not reap it.
+    let stopped = unsafe { libc::waitpid(pid as i32, &mut wstatus, libc::WUNTRACED) };
+    assert!(
+        stopped == pid as i32 && libc::WIFSTOPPED(wstatus),
+        "busd stopped"
+    );
+    let answer = tokio::time::timeout(Duration::from_secs(20), client.call(Request::Whoami)).await;
+    // A client connecting now is told as much, after the handshake's own time limit.
+    let newcomer = Client::new(bus.options(ClientKind::Other));
+    let connecting = tokio::time::timeout(Duration::from_secs(20), newcomer.connect()).await;
+    signal(pid, libc::SIGCONT);
+    match connecting {
+        Ok(Err(ClientError::NoAnswer(why))) => {
+            assert!(why.contains(&format!("kill -CONT {pid}")), "{why}");
+        }
+        other => panic!("connecting to a stopped busd gave {other:?}"),
+    }
+    match answer {
+        Ok(Err(ClientError::NoAnswer(why))) => {
+            assert!(why.contains(&format!("busd (pid {pid})")), "{why}");
+            assert!(why.contains(&format!("kill -CONT {pid}")), "{why}");
+        }
+        other => panic!("a stopped busd gave {other:?}"),
+    }
+    // Running again, it answers the same client.
+    assert!(call(&client, Request::Whoami).await.is_ok());
+}
