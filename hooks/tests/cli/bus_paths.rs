@@ -5,9 +5,9 @@ use serde_json::json;
 
 use crate::common::*;
 
-/// `bus status` with `var` set to `value`: its one-line error.
-async fn status_error(bus: &Bus, var: &str, value: impl AsRef<std::ffi::OsStr>) -> String {
-    let out = bus.bus(&["status"]).env(var, value).run().await;
+/// `bus agents` (a command that starts busd) with `var` set to `value`: its one-line error.
+async fn start_error(bus: &Bus, var: &str, value: impl AsRef<std::ffi::OsStr>) -> String {
+    let out = bus.bus(&["agents"]).env(var, value).run().await;
     assert_eq!(out.code, 1, "{out:?}");
     let line = out.stderr.trim().to_string();
     assert_eq!(line.lines().count(), 1, "one line: {out:?}");
@@ -20,7 +20,7 @@ async fn a_bus_db_under_a_file_names_the_path_and_the_fix() {
     let bus = Bus::empty();
     let file = bus.dir.path().join("plain-file");
     std::fs::write(&file, b"").unwrap();
-    let why = status_error(&bus, "BUS_DB", file.join("bus.db")).await;
+    let why = start_error(&bus, "BUS_DB", file.join("bus.db")).await;
     assert!(why.contains(&file.display().to_string()), "{why}");
     assert!(why.contains("is not a folder"), "{why}");
     assert!(why.contains("BUS_DB"), "{why}");
@@ -29,7 +29,7 @@ async fn a_bus_db_under_a_file_names_the_path_and_the_fix() {
 #[tokio::test]
 async fn a_relative_bus_db_is_refused_with_the_absolute_path_to_use() {
     let bus = Bus::empty();
-    let why = status_error(&bus, "BUS_DB", "rel/bus.db").await;
+    let why = start_error(&bus, "BUS_DB", "rel/bus.db").await;
     assert!(
         why.contains("BUS_DB=rel/bus.db is a relative path"),
         "{why}"
@@ -40,7 +40,7 @@ async fn a_relative_bus_db_is_refused_with_the_absolute_path_to_use() {
 async fn a_socket_path_too_long_says_to_set_bus_socket() {
     let bus = Bus::empty();
     let deep = bus.dir.path().join("d".repeat(100)).join("bus.db");
-    let why = status_error(&bus, "BUS_DB", &deep).await;
+    let why = start_error(&bus, "BUS_DB", &deep).await;
     assert!(why.contains("set BUS_SOCKET to a shorter path"), "{why}");
 }
 
@@ -66,7 +66,7 @@ async fn a_refusal_by_busd_is_said_once() {
         b"not a database, just some bytes, long enough",
     )
     .unwrap();
-    let out = bus.bus(&["status"]).run().await;
+    let out = bus.bus(&["agents"]).run().await;
     assert_eq!(out.code, 1, "{out:?}");
     let line = out.stderr.trim();
     assert!(line.contains("is not a usable SQLite database"), "{line}");
