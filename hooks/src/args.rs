@@ -67,7 +67,7 @@ pub enum Command {
     Status,
     /// Stop the daemon gracefully.
     Stop,
-    /// Claude Code hook entry points (see hooks/hooks.json).
+    /// Claude Code hook entry points (see plugin/hooks/hooks.json).
     #[command(subcommand)]
     Hook(HookCommand),
     /// See the bus work without Claude Code: two real bus-shim sessions on a throwaway bus.

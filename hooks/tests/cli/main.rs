@@ -6,6 +6,7 @@ mod common;
 mod demo;
 mod hook_context;
 mod hook_stop;
+mod launcher;
 mod plugin;
 mod process;
 mod shim;
