@@ -7,6 +7,7 @@ mod demo;
 mod hook_context;
 mod hook_stop;
 mod launcher;
+mod packaging;
 mod plugin;
 mod process;
 mod shim;
