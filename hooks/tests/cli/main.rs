@@ -1,6 +1,7 @@
 //! Integration tests of `bus`: the real binary against a real busd, with real bus-shim sessions
 //! where a test needs one, and the hooks driven the way Claude Code drives them.
 
+mod claude_code;
 mod commands;
 mod common;
 mod demo;
