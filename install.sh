@@ -59,6 +59,9 @@ if command -v claude >/dev/null 2>&1; then
         && claude plugin install "$plugin" </dev/null >/dev/null 2>&1; then
         echo "==> the Claude Code plugin claude-bus is installed: MCP server 'bus' (bus-shim), hooks, /bus"
         claude plugin update "$plugin" </dev/null 2>&1 | sed 's/^/    /'
+        if [ -n "$(git status --porcelain -- plugin .claude-plugin 2>/dev/null)" ]; then
+            echo "    note: plugin/ has uncommitted changes; Claude Code copies the plugin by commit"
+        fi
         echo "    if you once added the server yourself (claude mcp add ... bus), remove that one so"
         echo "    each session runs a single shim: claude mcp remove --scope user bus"
     elif claude mcp get bus </dev/null >/dev/null 2>&1; then
