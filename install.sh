@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install claude-bus: build busd, bus-shim and bus once (release), put them on PATH, start the
-# daemon, and — when Claude Code's `claude` command is on PATH — register the MCP server.
-# Safe to run again (it upgrades in place; a running older busd retires by itself).
+# daemon, and — when Claude Code's `claude` command is on PATH — install or update the plugin
+# (plugin/), or, where that fails, register just the MCP server.
+# Safe to run again: it upgrades the binaries, busd and the plugin in place.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -9,15 +10,33 @@ bin="${BUS_INSTALL_DIR:-${CARGO_HOME:-$HOME/.cargo}/bin}"
 
 echo "==> building busd, bus-shim and bus (release)"
 cargo build --release --locked --bins
+# target/, unless CARGO_TARGET_DIR or cargo's config says otherwise.
+target=$(cargo metadata --format-version 1 --no-deps --offline \
+    | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 mkdir -p "$bin"
 for exe in busd bus-shim bus; do
-    install -m 0755 "target/release/$exe" "$bin/$exe"
+    install -m 0755 "${target:-target}/release/$exe" "$bin/$exe"
 done
 echo "==> installed busd, bus-shim and bus into $bin"
 case ":$PATH:" in
     *":$bin:"*) ;;
     *) echo "    note: $bin is not on your PATH; add it (e.g. in ~/.profile): export PATH=\"$bin:\$PATH\"" ;;
 esac
+for exe in busd bus-shim bus; do
+    found=$(command -v "$exe" || true)
+    if [ -n "$found" ] && ! [ "$found" -ef "$bin/$exe" ]; then
+        echo "    note: '$exe' on your PATH is $found, not the one just installed; remove it"
+    fi
+done
+# The plugin's launcher looks here when Claude Code runs without $bin on its PATH (started
+# from a desktop, a service or an editor).
+link="$HOME/.claude-bus/bin"
+mkdir -p -m 0700 "$HOME/.claude-bus"
+if [ -L "$link" ] || ! [ -e "$link" ]; then
+    ln -sfn "$bin" "$link"
+elif ! [ "$link" -ef "$bin" ]; then
+    echo "    note: $link is not a link to $bin; the Claude Code plugin may run the binaries there"
+fi
 
 # A busd of the same protocol keeps serving across an upgrade; restart it when it is another
 # build, so the new code runs (sessions reconnect by themselves).
@@ -33,12 +52,19 @@ fi
 echo "==> the bus is running"
 "$bin/bus" status
 
+plugin=claude-bus@claude-bus
 if command -v claude >/dev/null 2>&1; then
     # The plugin brings the MCP server `bus`, the wake-on-mail hooks and /bus; when it cannot be
-    # installed (an older Claude Code), register just the MCP server.
+    # installed (an older Claude Code), register just the MCP server. It has no fixed version:
+    # Claude Code takes the git commit as its version, so `update` after any commit copies the
+    # new files (install is a no-op when it is installed already).
     if claude plugin marketplace add "$(pwd)" </dev/null >/dev/null 2>&1 \
-        && claude plugin install claude-bus@claude-bus </dev/null >/dev/null 2>&1; then
-        echo "==> installed the Claude Code plugin claude-bus: MCP server 'bus' (bus-shim), hooks, /bus"
+        && claude plugin install "$plugin" </dev/null >/dev/null 2>&1; then
+        echo "==> the Claude Code plugin claude-bus is installed: MCP server 'bus' (bus-shim), hooks, /bus"
+        claude plugin update "$plugin" </dev/null 2>&1 | sed 's/^/    /'
+        if [ -n "$(git status --porcelain -- plugin .claude-plugin 2>/dev/null)" ]; then
+            echo "    note: plugin/ has uncommitted changes; Claude Code copies the plugin by commit"
+        fi
         echo "    if you once added the server yourself (claude mcp add ... bus), remove that one so"
         echo "    each session runs a single shim: claude mcp remove --scope user bus"
     elif claude mcp get bus </dev/null >/dev/null 2>&1; then
@@ -50,7 +76,7 @@ if command -v claude >/dev/null 2>&1; then
     fi
 else
     echo "==> 'claude' is not on PATH: to use the bus from Claude Code later, run"
-    echo "      claude plugin marketplace add $(pwd) && claude plugin install claude-bus@claude-bus"
+    echo "      claude plugin marketplace add $(pwd) && claude plugin install $plugin"
     echo "    (or just the MCP server: claude mcp add --scope user bus -- $bin/bus-shim)"
 fi
 

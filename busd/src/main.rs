@@ -12,7 +12,7 @@ use proto::paths::BusPaths;
 /// The claude-bus daemon. Clients start it when none runs; it serves until SIGTERM, SIGINT or
 /// `bus stop`. Paths come from BUS_DB and BUS_SOCKET; log verbosity from BUS_LOG.
 #[derive(Parser)]
-#[command(version)]
+#[command(name = "busd", version)]
 struct Args {
     /// Write one byte to this inherited descriptor once serving (used by clients that start
     /// busd, to wait for it without polling).

@@ -114,7 +114,7 @@ pub enum Command {
     Stop,
     /// Restart the daemon (after an upgrade): sessions and waiting hooks carry on with the new one.
     Restart,
-    /// Claude Code hook entry points (see hooks/hooks.json).
+    /// Claude Code hook entry points (see plugin/hooks/hooks.json).
     #[command(subcommand)]
     Hook(HookCommand),
     /// See the bus work without Claude Code: two real bus-shim sessions on a throwaway bus.

@@ -17,7 +17,7 @@ use crate::fake_api::FakeApi;
 
 /// The plugin folder, relative to the repository root (`""`: the root itself holds
 /// `.claude-plugin/`, `.mcp.json` and `hooks/hooks.json`).
-pub const PLUGIN_DIR: &str = "";
+pub const PLUGIN_DIR: &str = "plugin";
 
 /// The fake API key; Claude Code asks about a custom key unless its last 20 characters are
 /// approved in `~/.claude.json`.

@@ -31,7 +31,7 @@ pub fn sibling(name: &str) -> PathBuf {
     path
 }
 
-/// The repository root, where the plugin files live.
+/// The repository root, where the marketplace file lives.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -39,16 +39,21 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A plugin file, parsed as Claude Code reads it.
+/// The plugin's folder: what Claude Code copies and names `${CLAUDE_PLUGIN_ROOT}`.
+pub fn plugin_root() -> PathBuf {
+    repo_root().join("plugin")
+}
+
+/// A file of the repository (`plugin/...` for the plugin's), parsed as Claude Code reads it.
 pub fn plugin_json(path: &str) -> Value {
     let text =
         std::fs::read_to_string(repo_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is not JSON: {e}"))
 }
 
-/// The command line hooks/hooks.json gives for an event.
+/// The command line plugin/hooks/hooks.json gives for an event.
 pub fn hook_command(event: &str) -> String {
-    let hooks = plugin_json("hooks/hooks.json");
+    let hooks = plugin_json("plugin/hooks/hooks.json");
     hooks["hooks"][event][0]["hooks"][0]["command"]
         .as_str()
         .unwrap_or_else(|| panic!("hooks.json has no command for {event}"))
@@ -123,14 +128,18 @@ impl Bus {
         Cmd::new(cmd)
     }
 
-    /// `sh -c LINE` with the workspace's binaries first on PATH: how Claude Code runs a hook.
+    /// `sh -c LINE` with the workspace's binaries first on PATH and `CLAUDE_PLUGIN_ROOT` set:
+    /// how Claude Code runs a hook.
     pub fn sh(&self, line: &str) -> Cmd {
         let bin = bus_exe().parent().unwrap().to_path_buf();
         let path = std::env::var_os("PATH").unwrap_or_default();
         let path =
             std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&path))).unwrap();
         let mut cmd = tokio::process::Command::new("sh");
-        cmd.arg("-c").arg(line).env("PATH", path);
+        cmd.arg("-c")
+            .arg(line)
+            .env("PATH", path)
+            .env("CLAUDE_PLUGIN_ROOT", plugin_root());
         self.env(&mut cmd);
         Cmd::new(cmd)
     }

@@ -2,6 +2,7 @@
 //! where a test needs one, and the hooks driven the way Claude Code drives them.
 
 mod bus_paths;
+mod claude_code;
 mod commands;
 mod common;
 mod demo;
@@ -9,6 +10,8 @@ mod edges;
 mod hook_context;
 mod hook_post_tool;
 mod hook_stop;
+mod launcher;
+mod packaging;
 mod plugin;
 mod process;
 mod shim;
