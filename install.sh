@@ -38,13 +38,12 @@ elif ! [ "$link" -ef "$bin" ]; then
     echo "    note: $link is not a link to $bin; the Claude Code plugin may run the binaries there"
 fi
 
-# A busd of the same protocol keeps serving across an upgrade; restart it when it is another
-# build, so the new code runs (sessions reconnect by themselves).
-installed=$("$bin/busd" --version | awk '{print $2}')
-# (`bus status` exits 1 when no busd runs.)
-running=$("$bin/bus" status --json 2>/dev/null | sed -n 's/.*"version":"\([^"]*\)".*/\1/p' || true)
-if [ -n "$running" ] && [ "$running" != "$installed" ]; then
-    echo "==> restarting busd $running as $installed"
+# A running busd keeps its old code until it restarts: restart it so the new build serves.
+# `bus restart` tells its clients it restarts, so sessions and waiting hooks carry on with the
+# new busd instead of taking it as the bus stopping. (`bus status` exits 1 when none runs.)
+if running=$("$bin/bus" status --json 2>/dev/null); then
+    old=$(printf '%s' "$running" | sed -n 's/.*"pid":\([0-9]*\).*/\1/p')
+    echo "==> restarting busd (pid $old) so the new build serves"
     "$bin/bus" restart
 fi
 # `bus status` never starts busd; any other command does.

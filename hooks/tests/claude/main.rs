@@ -9,6 +9,7 @@ mod context;
 mod fake_api;
 mod install;
 mod modes;
+mod plugin_install;
 mod post_tool;
 #[allow(dead_code)]
 #[path = "../cli/process.rs"]

@@ -2,7 +2,6 @@
 //! where a test needs one, and the hooks driven the way Claude Code drives them.
 
 mod bus_paths;
-mod claude_code;
 mod commands;
 mod common;
 mod demo;

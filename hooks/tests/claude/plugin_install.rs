@@ -1,22 +1,12 @@
-//! The plugin installed and updated by the real Claude Code CLI (`CLAUDE_BIN`, else `claude`
-//! on PATH; skipped, saying so, when there is none), on a temp HOME and offline: the cache
+//! The plugin installed and updated by the real Claude Code CLI (the pinned one, [`install`];
+//! skipped, saying so, when it cannot be installed), on a temp HOME and offline: the cache
 //! holds only the plugin's folder, a commit that changes it reaches the cache on update, and a
 //! session in the clone sees one server `bus`, the plugin's.
 
 use std::path::{Path, PathBuf};
 
 use crate::common::{plugin_root, repo_root};
-
-/// The Claude Code CLI to check against, if any.
-fn claude() -> Option<PathBuf> {
-    if let Some(bin) = std::env::var_os("CLAUDE_BIN") {
-        return Some(bin.into());
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("claude"))
-        .find(|p| p.is_file())
-}
+use crate::install::claude;
 
 struct Claude {
     bin: PathBuf,
@@ -118,7 +108,6 @@ fn size_of(dir: &Path) -> u64 {
 #[test]
 fn claude_code_installs_only_the_plugin_folder_and_updates_it_after_a_commit() {
     let Some(bin) = claude() else {
-        eprintln!("skipped: no Claude Code CLI (set CLAUDE_BIN or put `claude` on PATH)");
         return;
     };
     let cc = Claude::new(bin);
