@@ -1,4 +1,4 @@
-//! The limits of SPEC.md, checked in one place. busd enforces them; clients may check early.
+//! The limits of docs/SPEC.md, checked in one place. busd enforces them; clients may check early.
 
 use crate::{ErrorKind, Hello, WireError};
 

@@ -1,6 +1,6 @@
 //! Requests, replies and the result types they carry.
 //!
-//! The result structs serialize (as JSON) to exactly the tool results of SPEC.md, so the shim
+//! The result structs serialize (as JSON) to exactly the tool results of docs/SPEC.md, so the shim
 //! and `bus --json` hand them out unchanged. Times are RFC 3339 UTC strings.
 
 use schemars::JsonSchema;

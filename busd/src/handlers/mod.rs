@@ -118,7 +118,7 @@ impl Handler<'_> {
     }
 }
 
-/// The wire error for a storage error, in SPEC.md's words.
+/// The wire error for a storage error, in docs/SPEC.md's words.
 fn refusal(e: StoreError) -> WireError {
     let (kind, message) = match &e {
         StoreError::UnknownMessage(id) => (

@@ -117,7 +117,7 @@ pub struct Counts {
     pub live_claims: u64,
 }
 
-/// Why a command failed. The handlers turn these into wire errors with the SPEC's wording.
+/// Why a command failed. The handlers turn these into wire errors with docs/SPEC.md's wording.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
     #[error("no message with id {0}")]

@@ -1,5 +1,5 @@
 //! Random requests for property tests: every variant but `Shutdown`, with arguments drawn both
-//! inside and outside SPEC.md's limits (names, sizes, durations, ids, globs).
+//! inside and outside docs/SPEC.md's limits (names, sizes, durations, ids, globs).
 //!
 //! Durations that busd would accept stay under 50 ms, so a random `inbox` or `tail` never
 //! makes a test wait long; out-of-range ones (negative, NaN, infinite, huge) are refused.
