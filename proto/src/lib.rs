@@ -23,7 +23,7 @@ pub use wire::*;
 
 /// The version of the protocol spoken after the handshake. Bump it whenever [`Request`],
 /// [`Response`] or any type inside them changes shape: postcard is not self-describing.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The version of the claude-bus binaries, reported by `bus status` and in the handshake.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

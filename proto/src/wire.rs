@@ -103,6 +103,25 @@ pub enum Request {
     Cancel { id: u64 },
     /// Shut the daemon down gracefully (`bus stop`).
     Shutdown,
+    /// `key` once its version is above `after_version`, waiting up to `wait` seconds for a
+    /// commit that takes it there (`get_state(after_version, wait)`). Answered with `State`:
+    /// the key, or an empty list when the time is up.
+    WaitState {
+        key: String,
+        after_version: i64,
+        wait: f64,
+    },
+    /// Send as `Send` does, then wait up to `wait` seconds for the first message replying to
+    /// it and take that reply out of the inbox (`send(wait_reply)`). Answered with `Asked`.
+    Ask {
+        to: String,
+        content: String,
+        reply_to: Option<i64>,
+        wait: f64,
+    },
+    /// The reply chain holding message `id`, as far as the bound name may see it, consuming
+    /// nothing (`inbox(thread)`). Answered with `Inbox`.
+    Thread { id: i64 },
 }
 
 impl Request {
@@ -127,13 +146,18 @@ impl Request {
             Request::Status => "status",
             Request::Cancel { .. } => "cancel",
             Request::Shutdown => "shutdown",
+            Request::WaitState { .. } => "get_state",
+            Request::Ask { .. } => "send",
+            Request::Thread { .. } => "thread",
         }
     }
 
     /// The refusal of a content or value over its size limit, if this request carries one.
     pub fn oversize(&self) -> Option<WireError> {
         match self {
-            Request::Send { content, .. } => crate::limits::content(content).err(),
+            Request::Send { content, .. } | Request::Ask { content, .. } => {
+                crate::limits::content(content).err()
+            }
             Request::SetState { value, .. } => crate::limits::value(value.len()).err(),
             _ => None,
         }
@@ -144,6 +168,7 @@ impl Request {
     pub fn is_effectful(&self) -> bool {
         match self {
             Request::Send { .. }
+            | Request::Ask { .. }
             | Request::SetState { .. }
             | Request::Claim { .. }
             | Request::Release { .. } => true,
@@ -186,6 +211,8 @@ pub enum Response {
     Status(Status),
     /// Answer to `Cancel` and `Shutdown`.
     Done,
+    /// Answer to `Ask`.
+    Asked(Asked),
 }
 
 /// Result of `register`.
@@ -241,6 +268,54 @@ pub struct AgentList {
 pub struct Sent {
     pub id: i64,
     pub to: String,
+}
+
+/// Result of `Ask`: the message sent, and the first reply to it (`None`: none came in time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Asked {
+    pub id: i64,
+    pub to: String,
+    pub reply: Option<Message>,
+}
+
+/// Result of the `send` tool and `bus send --json` (JSON only, never on the socket): `{id,
+/// to}`, plus `reply` (a message or null) when the call waited for one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SendResult {
+    pub id: i64,
+    pub to: String,
+    /// The first reply (with wait_reply): taken out of the inbox; null if none came in time.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub reply: Option<Option<Message>>,
+}
+
+/// A field that is present (possibly null) is `Some`; an absent one takes the default `None`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Message>>, D::Error> {
+    Option::<Message>::deserialize(d).map(Some)
+}
+
+impl From<Sent> for SendResult {
+    fn from(s: Sent) -> SendResult {
+        SendResult {
+            id: s.id,
+            to: s.to,
+            reply: None,
+        }
+    }
+}
+
+impl From<Asked> for SendResult {
+    fn from(a: Asked) -> SendResult {
+        SendResult {
+            id: a.id,
+            to: a.to,
+            reply: Some(a.reply),
+        }
+    }
 }
 
 /// A message as readers see it.

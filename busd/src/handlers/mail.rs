@@ -204,7 +204,7 @@ pub(super) fn inbox_page(page: Page) -> InboxPage {
     }
 }
 
-fn message(m: MessageRow) -> Message {
+pub(super) fn message(m: MessageRow) -> Message {
     Message {
         id: m.id,
         from: m.sender,

@@ -8,6 +8,7 @@ mod mail;
 mod replay;
 mod session;
 mod state;
+mod wait;
 
 use proto::{ErrorKind, Request, Response, WireError};
 use tokio_util::sync::CancellationToken;
@@ -86,6 +87,18 @@ impl Handler<'_> {
             }
             // Answered by the connection itself, before it reaches a handler.
             Request::Cancel { .. } => Ok(Response::Done),
+            Request::WaitState {
+                key,
+                after_version,
+                wait,
+            } => h.wait_state(key, after_version, wait, cancel).await,
+            Request::Ask {
+                to,
+                content,
+                reply_to,
+                wait,
+            } => h.ask(to, content, reply_to, wait, cancel).await,
+            Request::Thread { id } => h.thread(id).await,
         }
     }
 }

@@ -49,6 +49,10 @@ pub enum Read {
     /// The first outcome of the request `key`, if it was applied; `KeyReused` when it was
     /// applied as another command than `kind`.
     Applied { key: RequestKey, kind: Keyed },
+    /// The reply chain holding message `id` (its root and every reply under it), oldest
+    /// first, keeping only what `name` may see: sent by it, to it or to `all`. Answered with a
+    /// `Page` whose `pending` is `name`'s unread count; `UnknownMessage` for an unknown id.
+    Thread { name: String, id: i64 },
 }
 
 /// A write. Writes carrying a [`RequestKey`] are applied at most once per key: a repeated key
@@ -109,9 +113,24 @@ pub enum Write {
         owner: String,
         now: f64,
     },
+    /// Take the oldest unread message of `name` that replies to `message` out of its inbox,
+    /// out of order: record its receipt (the inbox shows no message `name` has a receipt for)
+    /// and leave the cursor and every other message where they are. `key` is the `Send` that
+    /// sent `message`: the reply taken is added to its record, so the resent request gets the
+    /// same reply again instead of another one or none; that record is kept at least until
+    /// `keep_until` (the end of the wait), however long the wait.
+    TakeReply {
+        key: Option<RequestKey>,
+        name: String,
+        message: i64,
+        keep_until: f64,
+        now: f64,
+    },
 }
 
 /// What a command produced. Each command has one variant; [`Db`] unwraps it.
+///
+/// `Reply` answers [`Write::TakeReply`]: the reply taken, or `None` when none is unread.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Agent(AgentRow, u64),
@@ -128,6 +147,7 @@ pub enum Outcome {
     Tail(Vec<MessageRow>, i64),
     Counts(Counts),
     Applied(Option<Recorded>),
+    Reply(Option<MessageRow>),
     Done,
 }
 
@@ -136,6 +156,8 @@ pub enum Outcome {
 pub enum Committed {
     /// A new message for `recipient` (a name or `all`).
     Message { id: i64, recipient: String },
+    /// Shared state `key` is now at `version`.
+    State { key: String, version: i64 },
 }
 
 /// A storage engine. Implementations must make each write all-or-nothing and a batch durable
@@ -281,6 +303,12 @@ fn committed_events(writes: &[Write], outcomes: &[Result<Outcome, StoreError>]) 
                 id: m.id,
                 recipient: m.recipient.clone(),
             }),
+            (Write::SetState { state_key, .. }, Ok(Outcome::Version(version))) => {
+                Some(Committed::State {
+                    key: state_key.clone(),
+                    version: *version,
+                })
+            }
             _ => None,
         })
         .collect()

@@ -7,6 +7,7 @@
 
 mod read;
 mod replay;
+mod reply;
 #[cfg(test)]
 mod tests;
 mod write;
@@ -110,6 +111,7 @@ fn now_of(w: &Write) -> f64 {
         | Write::Consume { now, .. }
         | Write::SetState { now, .. }
         | Write::Claim { now, .. }
-        | Write::Release { now, .. } => *now,
+        | Write::Release { now, .. }
+        | Write::TakeReply { now, .. } => *now,
     }
 }

@@ -59,6 +59,13 @@ pub(super) fn apply(c: &Connection, w: &Write) -> Result<Outcome, StoreError> {
         Write::Release {
             path, owner, now, ..
         } => release(c, path, owner, *now),
+        Write::TakeReply {
+            key,
+            name,
+            message,
+            keep_until,
+            now,
+        } => super::reply::take(c, key.as_ref(), name, *message, *keep_until, *now),
     }
 }
 
@@ -147,16 +154,22 @@ fn consume(c: &Connection, name: &str, limit: u32, now: f64) -> Result<Outcome, 
          ON CONFLICT(name) DO UPDATE SET last_seen = ?2, last_read_id = ?3",
     )?
     .execute((name, now, new_cursor))?;
-    let mut receipt = c.prepare_cached(
-        "INSERT INTO deliveries(message_id, recipient, read, read_ts) VALUES (?1, ?2, 1, ?3) \
-         ON CONFLICT(message_id, recipient) DO UPDATE SET read = 1, read_ts = excluded.read_ts \
-         WHERE read IS NOT 1",
-    )?;
     for m in &messages {
-        receipt.execute((m.id, name, now))?;
+        receipt(c, m.id, name, now)?;
     }
     let pending = read::unread(c, name, new_cursor)?;
     Ok(Outcome::Page(Page { messages, pending }))
+}
+
+/// Record that `name` has read message `id` (a first receipt is kept).
+pub(super) fn receipt(c: &Connection, id: i64, name: &str, now: f64) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO deliveries(message_id, recipient, read, read_ts) VALUES (?1, ?2, 1, ?3) \
+         ON CONFLICT(message_id, recipient) DO UPDATE SET read = 1, read_ts = excluded.read_ts \
+         WHERE read IS NOT 1",
+    )?
+    .execute((id, name, now))?;
+    Ok(())
 }
 
 fn set_state(
