@@ -50,6 +50,9 @@ pub struct SendArgs {
     /// Id of the message this answers.
     #[serde(default)]
     pub reply_to: Option<i64>,
+    /// Seconds to wait for the first reply to this message (max 3600).
+    #[serde(default)]
+    pub wait_reply: f64,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -66,6 +69,9 @@ pub struct InboxArgs {
     /// Most messages to return (1-1000).
     #[serde(default = "hundred")]
     pub limit: u32,
+    /// Message id whose thread (root and every reply) to return.
+    #[serde(default)]
+    pub thread: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -93,6 +99,12 @@ pub struct GetStateArgs {
     /// Key to read; empty reads every key.
     #[serde(default)]
     pub key: String,
+    /// Only return the key at a version above this.
+    #[serde(default)]
+    pub after_version: Option<i64>,
+    /// Seconds to wait for that (max 3600).
+    #[serde(default)]
+    pub wait: f64,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

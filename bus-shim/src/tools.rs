@@ -10,7 +10,7 @@ use std::time::Duration;
 use proto::client::{Client, ClientError};
 use proto::{
     AgentList, ClaimList, Claimed, ErrorKind, Identity, InboxPage, MessageStatus, Registered,
-    Released, Request, Response, Sent, StateKeyList, StateList, StateWritten,
+    Released, Request, Response, SendResult, Sent, StateKeyList, StateList, StateWritten,
 };
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
@@ -21,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::held::Held;
 use crate::params::*;
+
+mod coord;
 
 /// How often a waiting `inbox` reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
@@ -168,10 +170,26 @@ impl Bus {
     }
 
     #[tool(
-        description = "Send a message to a session by name, or to \"all\". Durable once it returns."
+        description = "Send a message to a session by name, or to \"all\"; durable once it returns. wait_reply > 0 also waits for the first reply and returns it (null if none came in time)."
     )]
-    async fn send(&self, Parameters(a): Parameters<SendArgs>) -> Result<Json<Sent>, String> {
-        expect!(
+    async fn send(
+        &self,
+        Parameters(a): Parameters<SendArgs>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+        ct: CancellationToken,
+    ) -> Result<Json<SendResult>, String> {
+        if a.wait_reply > 0.0 {
+            let w = coord::Waiting {
+                meta: &meta,
+                peer: &peer,
+                ct: &ct,
+                seconds: a.wait_reply,
+                what: "waiting for a reply",
+            };
+            return self.ask(a.to, a.content, a.reply_to, w).await.map(Json);
+        }
+        let sent: Result<Json<Sent>, String> = expect!(
             self.call(Request::Send {
                 to: a.to,
                 content: a.content,
@@ -179,11 +197,12 @@ impl Bus {
             })
             .await,
             Sent
-        )
+        );
+        sent.map(|Json(sent)| Json(sent.into()))
     }
 
     #[tool(
-        description = "Read unread messages, oldest first. With wait > 0, blocks until mail arrives or the time is up."
+        description = "Read unread messages, oldest first. With wait > 0, blocks until mail arrives or the time is up. thread=ID instead returns that message's whole reply chain, consuming nothing."
     )]
     async fn inbox(
         &self,
@@ -192,6 +211,9 @@ impl Bus {
         peer: Peer<RoleServer>,
         ct: CancellationToken,
     ) -> Result<Json<InboxPage>, String> {
+        if let Some(id) = a.thread {
+            return self.thread(id).await.map(Json);
+        }
         let consume = a.consume && !a.peek;
         // Messages held from a cancelled call are this call's to hand over: with some held
         // already it does not wait, and when some get held while it waits it stops waiting.
@@ -280,11 +302,27 @@ impl Bus {
         expect!(self.call(request).await, StateWritten)
     }
 
-    #[tool(description = "Read one shared key with its value, author and version, or every key.")]
+    #[tool(
+        description = "Read one shared key with its value, author and version, or every key. With after_version/wait: the key once its version exceeds after_version, or [] when wait runs out."
+    )]
     async fn get_state(
         &self,
         Parameters(a): Parameters<GetStateArgs>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+        ct: CancellationToken,
     ) -> Result<Json<StateList>, String> {
+        if a.after_version.is_some() || a.wait > 0.0 {
+            let w = coord::Waiting {
+                meta: &meta,
+                peer: &peer,
+                ct: &ct,
+                seconds: a.wait,
+                what: "waiting for a change of state",
+            };
+            let after = a.after_version.unwrap_or(0);
+            return self.wait_state(a.key, after, w).await.map(Json);
+        }
         let key = Some(a.key).filter(|k| !k.is_empty());
         expect!(self.call(Request::GetState { key }).await, State)
     }
@@ -324,13 +362,44 @@ impl Bus {
 
 /// The router with the `$schema` line left out of every input and output schema: JSON Schema
 /// 2020-12 is MCP's default dialect, and that line, repeated in 24 schemas, would push the
-/// `tools/list` reply past its budget of 10,000 characters.
+/// `tools/list` reply past its budget of 10,000 characters (as would `format` annotations and
+/// the doc lines of result types, also left out).
 fn compact(mut router: ToolRouter<Bus>) -> ToolRouter<Bus> {
     for route in router.map.values_mut() {
         Arc::make_mut(&mut route.attr.input_schema).remove("$schema");
+        drop_formats(Arc::make_mut(&mut route.attr.input_schema));
         if let Some(output) = &mut route.attr.output_schema {
-            Arc::make_mut(output).remove("$schema");
+            let output = Arc::make_mut(output);
+            output.remove("$schema");
+            drop_formats(output);
+            // A result type's doc line ("A message as readers see it.") is for Rust readers;
+            // its fields and their descriptions are what a model reads.
+            let defs = output.get_mut("$defs").and_then(|d| d.as_object_mut());
+            for def in defs.into_iter().flat_map(|d| d.values_mut()) {
+                def.as_object_mut().map(|def| def.remove("description"));
+            }
         }
     }
     router
+}
+
+/// Remove schemars' `format` annotations (`int64`, `double`, `uint32`, …) at every depth: the
+/// `type` already says integer or number, and the 24 of them would cost 400 characters.
+fn drop_formats(schema: &mut serde_json::Map<String, serde_json::Value>) {
+    if schema
+        .get("format")
+        .is_some_and(serde_json::Value::is_string)
+    {
+        schema.remove("format");
+    }
+    for value in schema.values_mut() {
+        match value {
+            serde_json::Value::Object(inner) => drop_formats(inner),
+            serde_json::Value::Array(items) => items
+                .iter_mut()
+                .filter_map(serde_json::Value::as_object_mut)
+                .for_each(drop_formats),
+            _ => {}
+        }
+    }
 }

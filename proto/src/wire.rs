@@ -284,7 +284,7 @@ pub struct Asked {
 pub struct SendResult {
     pub id: i64,
     pub to: String,
-    /// The first reply (with wait_reply): taken out of the inbox; null if none came in time.
+    /// With wait_reply: the first reply (taken from the inbox), or null.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

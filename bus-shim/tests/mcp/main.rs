@@ -1,5 +1,6 @@
 //! End-to-end tests: real bus-shim processes over MCP stdio, a real busd behind them.
 
+mod ask;
 mod badargs;
 mod common;
 mod concurrency;
@@ -13,6 +14,8 @@ mod relay;
 mod restart;
 mod startup;
 mod state;
+mod state_wait;
+mod thread;
 mod waiting;
 
 use common::*;

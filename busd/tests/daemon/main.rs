@@ -7,6 +7,7 @@ mod arbitrary;
 mod badinput;
 mod client_faults;
 mod common;
+mod coordination;
 mod daemon_faults;
 mod hostile;
 mod lifecycle;
