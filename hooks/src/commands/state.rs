@@ -15,13 +15,28 @@ pub async fn run(
     cmd: StateCommand,
 ) -> anyhow::Result<()> {
     match cmd {
-        StateCommand::Get { key } => {
-            let list = reply!(client.call(Request::GetState { key }).await?, State);
+        StateCommand::Get {
+            key,
+            after_version,
+            wait,
+        } => {
+            let request = match (key, after_version.is_some() || wait.is_some()) {
+                (Some(key), true) => Request::WaitState {
+                    key,
+                    after_version: after_version.unwrap_or(0),
+                    wait: wait.unwrap_or(0.0),
+                },
+                (key, _) => Request::GetState { key },
+            };
+            let list = reply!(client.call(request).await?, State);
             if json {
                 return output::json(&list);
             }
             if list.state.is_empty() {
-                println!("no such key");
+                match after_version {
+                    Some(n) => println!("not past version {n}"),
+                    None => println!("no such key"),
+                }
             }
             for e in &list.state {
                 let by = if e.updated_by.is_empty() {

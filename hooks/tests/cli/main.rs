@@ -3,6 +3,7 @@
 
 mod commands;
 mod common;
+mod coordination;
 mod demo;
 mod hook_context;
 mod hook_stop;
