@@ -179,7 +179,7 @@ impl Bus {
         peer: Peer<RoleServer>,
         ct: CancellationToken,
     ) -> Result<Json<SendResult>, String> {
-        if a.wait_reply > 0.0 {
+        if a.wait_reply != 0.0 {
             let w = coord::Waiting {
                 meta: &meta,
                 peer: &peer,
@@ -312,7 +312,7 @@ impl Bus {
         peer: Peer<RoleServer>,
         ct: CancellationToken,
     ) -> Result<Json<StateList>, String> {
-        if a.after_version.is_some() || a.wait > 0.0 {
+        if a.after_version.is_some() || a.wait != 0.0 {
             let w = coord::Waiting {
                 meta: &meta,
                 peer: &peer,

@@ -116,6 +116,32 @@ async fn an_ask_answered_by_a_waiting_session_round_trips_exactly_once() {
 }
 
 #[tokio::test]
+async fn a_waiting_inbox_of_the_asker_gets_the_other_mail_and_not_the_reply() {
+    let bus = Bus::new();
+    let a = bus.named("a").await;
+    let b = bus.named("b").await;
+    let ask = a
+        .start("send", json!({"to": "b", "content": "q", "wait_reply": 60}))
+        .await;
+    let question = b.ok("inbox", json!({"wait": 60})).await;
+    let question = &question["messages"][0];
+    // The same session also waits in its inbox (as a Stop hook still running would).
+    let inbox = a.start("inbox", json!({"wait": 60})).await;
+    let reply = b
+        .ok(
+            "send",
+            json!({"to": "a", "content": "answer", "reply_to": question["id"]}),
+        )
+        .await;
+    let other = b.ok("send", json!({"to": "a", "content": "other"})).await;
+    let answered = Session::finish(ask).await;
+    assert_eq!(answered["reply"]["id"], reply["id"]);
+    let page = Session::finish(inbox).await;
+    assert_eq!(ids(&page), [other["id"].clone()], "{page}");
+    assert_eq!(a.ok("inbox", json!({})).await["messages"], json!([]));
+}
+
+#[tokio::test]
 async fn a_broadcast_ask_returns_the_first_reply_and_a_late_one_is_ordinary_mail() {
     let bus = Bus::new();
     let a = bus.named("a").await;
@@ -158,6 +184,17 @@ async fn a_broadcast_ask_returns_the_first_reply_and_a_late_one_is_ordinary_mail
     assert!(!plain.as_object().unwrap().contains_key("reply"), "{plain}");
     let got = b.ok("inbox", json!({})).await;
     assert!(ids(&got).contains(&unanswered["id"]), "{got}");
+    // A refused wait sends nothing.
+    for wait in [-1.0, 3601.0] {
+        let why = a
+            .err(
+                "send",
+                json!({"to": "b", "content": "no", "wait_reply": wait}),
+            )
+            .await;
+        assert!(why.starts_with("wait_reply "), "{why}");
+    }
+    assert_eq!(b.ok("inbox", json!({})).await["messages"], json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

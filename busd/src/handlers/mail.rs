@@ -21,15 +21,7 @@ impl Handler<'_> {
         content: String,
         reply_to: Option<i64>,
     ) -> Result<Response, WireError> {
-        let me = self.me()?;
-        limits::recipient(&to)?;
-        limits::content(&content)?;
-        if to == me {
-            return Err(WireError::new(
-                ErrorKind::Forbidden,
-                format!("cannot send to yourself ('{me}'): send to another agent, or to 'all'"),
-            ));
-        }
+        let me = self.sender(&to, &content)?;
         let write = Write::Send {
             key: self.key.clone(),
             sender: me,
@@ -45,6 +37,20 @@ impl Handler<'_> {
             })),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// The bound name, if it may send `content` to `to`.
+    pub(super) fn sender(&self, to: &str, content: &str) -> Result<String, WireError> {
+        let me = self.me()?;
+        limits::recipient(to)?;
+        limits::content(content)?;
+        if to == me {
+            return Err(WireError::new(
+                ErrorKind::Forbidden,
+                format!("cannot send to yourself ('{me}'): send to another agent, or to 'all'"),
+            ));
+        }
+        Ok(me)
     }
 
     /// Read the inbox; with `wait`, park on the hub until mail for this name commits.

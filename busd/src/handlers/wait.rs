@@ -63,6 +63,10 @@ impl Handler<'_> {
     }
 
     /// Send, then wait up to `wait` seconds for the first reply and take it from the inbox.
+    ///
+    /// The replies are reserved for this call from the send on; every way out of the loop
+    /// (a reply, the deadline, busd stopping, a cancel) goes through one last `TakeReply`,
+    /// which ends the reservation, so what arrived by then is this call's answer.
     pub(super) async fn ask(
         &self,
         to: String,
@@ -72,42 +76,51 @@ impl Handler<'_> {
         cancel: CancellationToken,
     ) -> Result<Response, WireError> {
         limits::seconds("wait_reply", wait, Some(limits::WAIT_MAX_SECONDS))?;
-        let me = self.me()?;
+        let me = self.sender(&to, &content)?;
         // Subscribed before the send: a reply committed before the first look still wakes us.
         let mut signal = self.shared.hub.mail(&me);
-        let Response::Sent(sent) = self.send(to, content, reply_to).await? else {
-            return Err(WireError::new(ErrorKind::Internal, "send answered oddly"));
+        let write = Write::Ask {
+            key: self.key.clone(),
+            sender: me.clone(),
+            to,
+            content,
+            reply_to,
+            now: now(),
+        };
+        let sent = match self.write(write).await? {
+            Outcome::Message(m) => m,
+            other => return Err(unexpected(other)),
         };
         let deadline = Instant::now() + Duration::from_secs_f64(wait);
         let keep_until = now() + wait;
         let mut waiting = None;
+        let mut cancelled = false;
         loop {
+            let last = cancelled || self.done(deadline);
             let take = Write::TakeReply {
                 key: self.key.clone(),
                 name: me.clone(),
                 message: sent.id,
                 keep_until,
+                last,
                 now: now(),
             };
             let reply = match self.write(take).await? {
                 Outcome::Reply(reply) => reply,
                 other => return Err(unexpected(other)),
             };
-            if reply.is_some() || self.done(deadline) {
+            if reply.is_some() || last {
+                // A cancelled call answers too: its message is sent, and a reply it took is
+                // the shim's to hold for the next inbox.
                 return Ok(Response::Asked(Asked {
                     id: sent.id,
-                    to: sent.to,
+                    to: sent.recipient,
                     reply: reply.map(message),
                 }));
             }
             waiting.get_or_insert_with(|| self.shared.presence.waiting(&me));
             if let Parked::Cancelled = self.park(signal.changed(), deadline, &cancel).await {
-                // The message is sent: a request that took effect answers with its result.
-                return Ok(Response::Asked(Asked {
-                    id: sent.id,
-                    to: sent.to,
-                    reply: None,
-                }));
+                cancelled = true;
             }
         }
     }

@@ -113,17 +113,31 @@ pub enum Write {
         owner: String,
         now: f64,
     },
+    /// Append a message as `Send` does (recorded as a `Send`), and reserve the replies to it
+    /// for `sender`: while reserved, no inbox of `sender` shows them (nor counts them, nor
+    /// moves its cursor past them), so only `TakeReply` can take them. Each `Ask` (a resent
+    /// one too) holds the reservation until its own last `TakeReply`.
+    Ask {
+        key: Option<RequestKey>,
+        sender: String,
+        to: String,
+        content: String,
+        reply_to: Option<i64>,
+        now: f64,
+    },
     /// Take the oldest unread message of `name` that replies to `message` out of its inbox,
     /// out of order: record its receipt (the inbox shows no message `name` has a receipt for)
-    /// and leave the cursor and every other message where they are. `key` is the `Send` that
+    /// and leave the cursor and every other message where they are. `key` is the `Ask` that
     /// sent `message`: the reply taken is added to its record, so the resent request gets the
     /// same reply again instead of another one or none; that record is kept at least until
-    /// `keep_until` (the end of the wait), however long the wait.
+    /// `keep_until` (the end of the wait), however long the wait. Taking a reply, or `last`
+    /// (the ask stops waiting), ends this ask's hold on the reservation.
     TakeReply {
         key: Option<RequestKey>,
         name: String,
         message: i64,
         keep_until: f64,
+        last: bool,
         now: f64,
     },
 }
@@ -299,10 +313,12 @@ fn committed_events(writes: &[Write], outcomes: &[Result<Outcome, StoreError>]) 
         .iter()
         .zip(outcomes)
         .filter_map(|(write, outcome)| match (write, outcome) {
-            (Write::Send { .. }, Ok(Outcome::Message(m))) => Some(Committed::Message {
-                id: m.id,
-                recipient: m.recipient.clone(),
-            }),
+            (Write::Send { .. } | Write::Ask { .. }, Ok(Outcome::Message(m))) => {
+                Some(Committed::Message {
+                    id: m.id,
+                    recipient: m.recipient.clone(),
+                })
+            }
             (Write::SetState { state_key, .. }, Ok(Outcome::Version(version))) => {
                 Some(Committed::State {
                     key: state_key.clone(),

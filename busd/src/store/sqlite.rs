@@ -28,9 +28,9 @@ pub struct SqliteBackend {
 impl SqliteBackend {
     /// Open (creating or upgrading) the database at `path`. The folder must exist.
     pub fn open(path: &Path) -> anyhow::Result<SqliteBackend> {
-        Ok(SqliteBackend {
-            conn: super::schema::open(path)?,
-        })
+        let conn = super::schema::open(path)?;
+        conn.execute_batch(reply::RESERVATIONS)?;
+        Ok(SqliteBackend { conn })
     }
 
     fn apply_all(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
@@ -108,6 +108,7 @@ fn now_of(w: &Write) -> f64 {
         Write::Register { now, .. }
         | Write::Touch { now, .. }
         | Write::Send { now, .. }
+        | Write::Ask { now, .. }
         | Write::Consume { now, .. }
         | Write::SetState { now, .. }
         | Write::Claim { now, .. }

@@ -3,7 +3,8 @@
 //! The inbox of `name` is every message past its cursor addressed to it or to `all` and not
 //! sent by it. It is queried as two ranges of the `messages(recipient, id)` index merged in id
 //! order, so its cost follows what is unread, not the size of the table. A message with a read
-//! receipt of `name` is read even past the cursor (a reply taken by `send(wait_reply)`).
+//! receipt of `name` is read even past the cursor (a reply taken by `send(wait_reply)`), and a
+//! reply reserved for an ask of `name` that waits for it is the ask's, not the inbox's.
 
 use rusqlite::{Connection, OptionalExtension, Row};
 
@@ -137,6 +138,11 @@ pub(super) fn cursor(c: &Connection, name: &str) -> Result<i64, StoreError> {
 pub(super) const NOT_TAKEN: &str = "NOT EXISTS (SELECT 1 FROM deliveries \
     WHERE message_id = messages.id AND deliveries.recipient = ?2 AND read = 1)";
 
+/// The condition, on a `messages` row, that it is not a reply reserved for an ask of `?2`
+/// that is waiting for it (`reply.rs`).
+const NOT_RESERVED: &str = "(reply_to IS NULL OR NOT EXISTS (SELECT 1 FROM temp.asks \
+    WHERE asks.name = ?2 AND asks.message_id = messages.reply_to))";
+
 /// Up to `limit` unread messages of `name` past `cursor`, oldest first.
 pub(super) fn inbox(
     c: &Connection,
@@ -148,11 +154,11 @@ pub(super) fn inbox(
     let mut stmt = c.prepare_cached(&format!(
         "SELECT * FROM (SELECT {MESSAGE} FROM messages \
              WHERE recipient = ?2 AND ?2 != 'all' AND id > ?1 AND sender IS NOT ?2 \
-             AND {NOT_TAKEN} ORDER BY id LIMIT ?3) \
+             AND {NOT_TAKEN} AND {NOT_RESERVED} ORDER BY id LIMIT ?3) \
          UNION ALL \
          SELECT * FROM (SELECT {MESSAGE} FROM messages \
              WHERE recipient = 'all' AND id > ?1 AND sender IS NOT ?2 AND {NOT_TAKEN} \
-             ORDER BY id LIMIT ?3) \
+             AND {NOT_RESERVED} ORDER BY id LIMIT ?3) \
          ORDER BY id LIMIT ?3"
     ))?;
     let rows = stmt.query_map((cursor, name, limit), message_row)?;
@@ -164,9 +170,10 @@ pub(super) fn unread(c: &Connection, name: &str, cursor: i64) -> Result<u64, Sto
     Ok(c.prepare_cached(&format!(
         "SELECT (SELECT COUNT(*) FROM messages \
              WHERE recipient = ?2 AND ?2 != 'all' AND id > ?1 AND sender IS NOT ?2 \
-             AND {NOT_TAKEN}) \
+             AND {NOT_TAKEN} AND {NOT_RESERVED}) \
          + (SELECT COUNT(*) FROM messages \
-             WHERE recipient = 'all' AND id > ?1 AND sender IS NOT ?2 AND {NOT_TAKEN})"
+             WHERE recipient = 'all' AND id > ?1 AND sender IS NOT ?2 AND {NOT_TAKEN} \
+             AND {NOT_RESERVED})"
     ))?
     .query_row((cursor, name), |r| count(r, 0))?)
 }

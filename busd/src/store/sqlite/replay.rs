@@ -21,7 +21,12 @@ pub(super) fn apply(c: &Connection, w: &Write) -> Result<Outcome, StoreError> {
         return write::apply(c, w);
     };
     if let Some(recorded) = recorded(c, key, kind)? {
-        return Ok(outcome(recorded, w));
+        let outcome = outcome(recorded, w);
+        // A resent ask waits again, and holds the reservation like the first one.
+        if let (Write::Ask { sender, .. }, Outcome::Message(m)) = (w, &outcome) {
+            super::reply::reserve(c, sender, m.id)?;
+        }
+        return Ok(outcome);
     }
     let outcome = write::apply(c, w)?;
     if let Some(text) = record(&outcome) {
@@ -69,7 +74,7 @@ pub(super) fn recorded(
 
 fn key_of(w: &Write) -> Option<(&RequestKey, Keyed, f64)> {
     let (key, kind, now) = match w {
-        Write::Send { key, now, .. } => (key, Keyed::Send, now),
+        Write::Send { key, now, .. } | Write::Ask { key, now, .. } => (key, Keyed::Send, now),
         Write::Consume { key, now, .. } => (key, Keyed::Consume, now),
         Write::SetState { key, now, .. } => (key, Keyed::SetState, now),
         Write::Claim { key, now, .. } => (key, Keyed::Claim, now),

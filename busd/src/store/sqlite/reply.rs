@@ -3,6 +3,13 @@
 //!
 //! A reply is taken by writing its read receipt: the inbox leaves out every message its reader
 //! has a receipt for, so the cursor stays where it is and every other message stays unread.
+//!
+//! While an ask waits, the replies to its message are reserved for it in `temp.asks` (one row
+//! per asker and message, counting the asks that hold it: a resent ask may overlap the first
+//! one): the asker's inbox neither shows them nor moves its cursor past them, so a concurrent
+//! `inbox` of the same name (a Stop hook still waiting) cannot take the reply from the ask.
+//! The table is the connection's own, never in the file: when busd stops or crashes every
+//! reservation goes with it, and what it held is ordinary unread mail again.
 
 use rusqlite::{Connection, OptionalExtension};
 
@@ -11,15 +18,72 @@ use super::replay::send_record;
 use super::write::receipt;
 use crate::store::{MessageRow, Outcome, Page, RequestKey, StoreError};
 
+/// The reservations, created when the connection opens.
+pub(super) const RESERVATIONS: &str = "CREATE TEMP TABLE IF NOT EXISTS asks(name TEXT NOT NULL, \
+    message_id INTEGER NOT NULL, holders INTEGER NOT NULL, PRIMARY KEY(name, message_id)) \
+    WITHOUT ROWID;";
+
+/// Reserve the replies to `message` for `name`, for one more ask.
+pub(super) fn reserve(c: &Connection, name: &str, message: i64) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO temp.asks(name, message_id, holders) VALUES (?1, ?2, 1) \
+         ON CONFLICT(name, message_id) DO UPDATE SET holders = holders + 1",
+    )?
+    .execute((name, message))?;
+    Ok(())
+}
+
+/// One ask fewer holds the reservation; the last one ends it.
+fn release(c: &Connection, name: &str, message: i64) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "UPDATE temp.asks SET holders = holders - 1 WHERE name = ?1 AND message_id = ?2",
+    )?
+    .execute((name, message))?;
+    c.prepare_cached("DELETE FROM temp.asks WHERE name = ?1 AND message_id = ?2 AND holders <= 0")?
+        .execute((name, message))?;
+    Ok(())
+}
+
+/// The oldest message past `cursor` for `name` that is a reply reserved for its asks.
+pub(super) fn first_reserved(
+    c: &Connection,
+    name: &str,
+    cursor: i64,
+) -> Result<Option<i64>, StoreError> {
+    Ok(c.prepare_cached(
+        "SELECT MIN(m.id) FROM temp.asks a JOIN messages m ON m.reply_to = a.message_id \
+         WHERE a.name = ?1 AND m.id > ?2 AND (m.recipient = ?1 OR m.recipient = 'all') \
+         AND m.sender IS NOT ?1",
+    )?
+    .query_row((name, cursor), |r| r.get(0))?)
+}
+
 /// Take the oldest unread message of `name` replying to `message` (see `Write::TakeReply`).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn take(
     c: &Connection,
     key: Option<&RequestKey>,
     name: &str,
     message: i64,
     keep_until: f64,
+    last: bool,
     now: f64,
 ) -> Result<Outcome, StoreError> {
+    let reply = take_first(c, key, name, message, keep_until, now)?;
+    if reply.is_some() || last {
+        release(c, name, message)?;
+    }
+    Ok(Outcome::Reply(reply))
+}
+
+fn take_first(
+    c: &Connection,
+    key: Option<&RequestKey>,
+    name: &str,
+    message: i64,
+    keep_until: f64,
+    now: f64,
+) -> Result<Option<MessageRow>, StoreError> {
     let record = match key {
         Some(key) => {
             // The request id is stored bit for bit as SQLite's signed integer.
@@ -42,7 +106,7 @@ pub(super) fn take(
         && let Some((sent, Some(reply))) = send_record(text)
         && sent == message
     {
-        return Ok(Outcome::Reply(Some(read::message(c, reply)?)));
+        return Ok(Some(read::message(c, reply)?));
     }
     let cursor = read::cursor(c, name)?;
     let reply: Option<MessageRow> = c
@@ -60,7 +124,7 @@ pub(super) fn take(
                 .execute((&key.client, request, format!("{message} {}", reply.id)))?;
         }
     }
-    Ok(Outcome::Reply(reply))
+    Ok(reply)
 }
 
 /// The reply chain holding `id`, as far as `name` may see it (see `Read::Thread`).

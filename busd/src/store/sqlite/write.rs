@@ -37,6 +37,20 @@ pub(super) fn apply(c: &Connection, w: &Write) -> Result<Outcome, StoreError> {
             now,
             ..
         } => send(c, sender, to, content, *reply_to, *now),
+        Write::Ask {
+            sender,
+            to,
+            content,
+            reply_to,
+            now,
+            ..
+        } => {
+            let sent = send(c, sender, to, content, *reply_to, *now)?;
+            if let Outcome::Message(m) = &sent {
+                super::reply::reserve(c, sender, m.id)?;
+            }
+            Ok(sent)
+        }
         Write::Consume {
             name, limit, now, ..
         } => consume(c, name, *limit, *now),
@@ -64,8 +78,9 @@ pub(super) fn apply(c: &Connection, w: &Write) -> Result<Outcome, StoreError> {
             name,
             message,
             keep_until,
+            last,
             now,
-        } => super::reply::take(c, key.as_ref(), name, *message, *keep_until, *now),
+        } => super::reply::take(c, key.as_ref(), name, *message, *keep_until, *last, *now),
     }
 }
 
@@ -133,8 +148,8 @@ fn send(
     }))
 }
 
-/// Hand over up to `limit` unread messages: move the cursor past exactly those and record
-/// their receipts. When that emptied the inbox the cursor jumps to the newest message instead
+/// Hand over up to `limit` unread messages: move the cursor past exactly those (never past a
+/// reserved reply) and record their receipts. When that emptied the inbox the cursor jumps to the newest message instead
 /// (nothing between is for `name`), so a broadcaster does not rescan its own broadcasts.
 /// A reader without an agents row gets one; an existing one is marked seen.
 fn consume(c: &Connection, name: &str, limit: u32, now: f64) -> Result<Outcome, StoreError> {
@@ -147,6 +162,13 @@ fn consume(c: &Connection, name: &str, limit: u32, now: f64) -> Result<Outcome, 
         newest.unwrap_or(0).max(cursor)
     } else {
         messages.last().map_or(cursor, |m| m.id)
+    };
+    // Never past a reply reserved for an ask: it must stay unread for the inbox should the
+    // reservation go without the ask taking it (busd restarting). What the cursor stays
+    // behind and was handed over now has its receipt, so it is not handed over again.
+    let new_cursor = match super::reply::first_reserved(c, name, cursor)? {
+        Some(reserved) => new_cursor.min(reserved - 1),
+        None => new_cursor,
     };
     c.prepare_cached(
         "INSERT INTO agents(name, role, owns, last_seen, last_read_id) \

@@ -19,7 +19,19 @@ fn take_w(key: Option<RequestKey>, name: &str, message: i64) -> Write {
         name: name.into(),
         message,
         keep_until: 8.0,
+        last: false,
         now: 8.0,
+    }
+}
+
+fn ask_w(key: Option<RequestKey>, from: &str, to: &str) -> Write {
+    Write::Ask {
+        key,
+        sender: from.into(),
+        to: to.into(),
+        content: "ask".into(),
+        reply_to: None,
+        now: 5.0,
     }
 }
 
@@ -33,6 +45,24 @@ impl Bus {
 
     fn take(&mut self, key: Option<RequestKey>, name: &str, message: i64) -> Option<i64> {
         match self.write(take_w(key, name, message)) {
+            Ok(Outcome::Reply(reply)) => reply.map(|m| m.id),
+            other => panic!("take: {other:?}"),
+        }
+    }
+
+    fn ask(&mut self, key: Option<RequestKey>, from: &str, to: &str) -> MessageRow {
+        match self.write(ask_w(key, from, to)) {
+            Ok(Outcome::Message(m)) => m,
+            other => panic!("ask: {other:?}"),
+        }
+    }
+
+    fn last_take(&mut self, name: &str, message: i64) -> Option<i64> {
+        let mut w = take_w(None, name, message);
+        if let Write::TakeReply { last, .. } = &mut w {
+            *last = true;
+        }
+        match self.write(w) {
             Ok(Outcome::Reply(reply)) => reply.map(|m| m.id),
             other => panic!("take: {other:?}"),
         }
@@ -134,6 +164,7 @@ fn the_record_of_an_ask_lives_as_long_as_its_wait() {
         name: "ann".into(),
         message: ask.id,
         keep_until: 5.0 + 3600.0,
+        last: false,
         now: 5.0,
     };
     assert_eq!(bus.write(long), Ok(Outcome::Reply(None)));
@@ -176,4 +207,83 @@ fn a_thread_is_the_whole_chain_with_its_branches_as_far_as_the_reader_sees() {
         }),
         Err(StoreError::UnknownMessage(999))
     ));
+}
+
+#[test]
+fn while_an_ask_waits_its_replies_are_its_own_and_the_inbox_cursor_stays_before_them() {
+    let mut bus = bus();
+    let ask = bus.ask(None, "ann", "bob");
+    let reply = bus.reply("bob", "ann", ask.id);
+    let other = bus.send("cy", "ann", "other mail");
+    // A concurrent inbox of ann (a Stop hook still waiting) sees only the other mail.
+    let page = bus.peek("ann", 100);
+    assert_eq!((ids(&page), page.pending), (vec![other.id], 1));
+    assert_eq!(ids(&bus.consume("ann", 100)), [other.id]);
+    assert_eq!(
+        bus.cursor("ann"),
+        reply.id - 1,
+        "not past the reserved reply"
+    );
+    assert_eq!(bus.consume("ann", 100), Page::default(), "nothing twice");
+    // The ask takes it; the reservation ends with that.
+    assert_eq!(bus.take(None, "ann", ask.id), Some(reply.id));
+    let late = bus.reply("cy", "ann", ask.id);
+    assert_eq!(
+        ids(&bus.consume("ann", 100)),
+        [late.id],
+        "a later reply is mail"
+    );
+    assert_eq!(bus.count("SELECT COUNT(*) FROM temp.asks"), 0);
+}
+
+#[test]
+fn an_ask_that_stops_waiting_takes_what_came_or_leaves_later_replies_as_mail() {
+    let mut bus = bus();
+    let ask = bus.ask(None, "ann", "bob");
+    assert_eq!(bus.last_take("ann", ask.id), None, "timed out");
+    let late = bus.reply("bob", "ann", ask.id);
+    assert_eq!(ids(&bus.peek("ann", 100)), [late.id]);
+    // A resent ask holds the reservation again, as long as one of them still waits.
+    let Ok(Outcome::Message(resent)) = bus.write(ask_w(key(7), "cy", "bob")) else {
+        panic!()
+    };
+    assert_eq!(
+        bus.write(ask_w(key(7), "cy", "bob")),
+        Ok(Outcome::Message(resent.clone()))
+    );
+    assert_eq!(
+        bus.last_take("cy", resent.id),
+        None,
+        "the first one stops waiting"
+    );
+    let reply = bus.reply("bob", "cy", resent.id);
+    assert!(
+        bus.peek("cy", 100).messages.is_empty(),
+        "still held by the resend"
+    );
+    assert_eq!(bus.take(key(7), "cy", resent.id), Some(reply.id));
+    assert_eq!(
+        bus.take(key(7), "cy", resent.id),
+        Some(reply.id),
+        "the same, recorded"
+    );
+    assert!(bus.peek("cy", 100).messages.is_empty(), "taken, not mail");
+}
+
+#[test]
+fn reservations_go_with_the_connection_and_leave_the_reply_unread() {
+    let mut bus = bus();
+    let ask = bus.ask(None, "ann", "bob");
+    let reply = bus.reply("bob", "ann", ask.id);
+    let other = bus.send("cy", "ann", "other");
+    assert_eq!(ids(&bus.consume("ann", 100)), [other.id]);
+    // busd restarts (a crash, say) before the ask took its reply.
+    let path = bus.dir.path().join("bus.db");
+    bus.db = SqliteBackend::open(&path).unwrap();
+    assert_eq!(
+        ids(&bus.consume("ann", 100)),
+        [reply.id],
+        "ordinary mail again, not lost"
+    );
+    assert_eq!(bus.consume("ann", 100), Page::default());
 }
