@@ -3,13 +3,14 @@
 //! reply. (The deterministic "reply committed before the ask looks" case is in busd's tests,
 //! `coordination.rs`, where a resend can be held back until the reply is in.)
 //!
-//! On a shared bus (planned) these are meant to run with the answering session on a second
-//! busd.
+//! The answering sessions are made by `peer` (`peer.rs`): the seam for running these across
+//! two busd on a shared bus once that backend exists.
 
 use proto::{Request, Response};
 use serde_json::{Value, json};
 
 use crate::common::*;
+use crate::peer::peer;
 use crate::relay::{Passed, Relay};
 
 fn ids(page: &Value) -> Vec<Value> {
@@ -25,8 +26,8 @@ fn ids(page: &Value) -> Vec<Value> {
 async fn an_ask_gets_the_reply_once_and_other_mail_stays_in_the_inbox() {
     let bus = Bus::new();
     let a = bus.named("a").await;
-    let b = bus.named("b").await;
-    let c = bus.named("c").await;
+    let b = peer(&bus, "b").await;
+    let c = peer(&bus, "c").await;
     let earlier = c.ok("send", json!({"to": "a", "content": "before"})).await;
     let ask = a
         .start(
@@ -87,7 +88,7 @@ async fn an_ask_gets_the_reply_once_and_other_mail_stays_in_the_inbox() {
 async fn an_ask_answered_by_a_waiting_session_round_trips_exactly_once() {
     let bus = Bus::new();
     let a = bus.named("a").await;
-    let b = bus.named("b").await;
+    let b = peer(&bus, "b").await;
     for round in 0..10 {
         // b is already waiting, so its answer may land before or after a starts waiting.
         let waiting = b.start("inbox", json!({"wait": 60})).await;
@@ -119,7 +120,7 @@ async fn an_ask_answered_by_a_waiting_session_round_trips_exactly_once() {
 async fn a_waiting_inbox_of_the_asker_gets_the_other_mail_and_not_the_reply() {
     let bus = Bus::new();
     let a = bus.named("a").await;
-    let b = bus.named("b").await;
+    let b = peer(&bus, "b").await;
     let ask = a
         .start("send", json!({"to": "b", "content": "q", "wait_reply": 60}))
         .await;
@@ -145,8 +146,8 @@ async fn a_waiting_inbox_of_the_asker_gets_the_other_mail_and_not_the_reply() {
 async fn a_broadcast_ask_returns_the_first_reply_and_a_late_one_is_ordinary_mail() {
     let bus = Bus::new();
     let a = bus.named("a").await;
-    let b = bus.named("b").await;
-    let c = bus.named("c").await;
+    let b = peer(&bus, "b").await;
+    let c = peer(&bus, "c").await;
     let ask = a
         .start(
             "send",
@@ -200,7 +201,7 @@ async fn a_broadcast_ask_returns_the_first_reply_and_a_late_one_is_ordinary_mail
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ask_whose_answer_was_lost_gets_the_same_reply_when_resent() {
     let bus = Bus::new();
-    let b = bus.named("b").await;
+    let b = peer(&bus, "b").await;
     let mut relay = Relay::start(
         bus.dir.path().join("busd.sock"),
         bus.dir.path().join("relay.sock"),

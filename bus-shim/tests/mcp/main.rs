@@ -7,6 +7,7 @@ mod concurrency;
 mod identity;
 mod listing;
 mod mail;
+mod peer;
 mod presence;
 // The relay of busd's own tests, shared rather than copied.
 #[path = "../../../busd/tests/daemon/common/relay.rs"]

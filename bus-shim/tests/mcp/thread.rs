@@ -1,9 +1,11 @@
 //! `inbox(thread=ID)`: the whole reply chain around a message, root first, branches included,
-//! only what the reader may see, nothing consumed.
+//! only what the reader may see, nothing consumed. The other writers are made by `peer`
+//! (`peer.rs`), the seam for running this across two busd on a shared bus later.
 
 use serde_json::{Value, json};
 
 use crate::common::*;
+use crate::peer::peer;
 
 async fn reply(s: &Session, to: &str, content: &str, reply_to: &Value) -> Value {
     s.ok(
@@ -18,8 +20,8 @@ async fn reply(s: &Session, to: &str, content: &str, reply_to: &Value) -> Value 
 async fn a_thread_has_its_root_and_every_branch_and_leaves_out_what_the_reader_cannot_see() {
     let bus = Bus::new();
     let a = bus.named("a").await;
-    let b = bus.named("b").await;
-    let c = bus.named("c").await;
+    let b = peer(&bus, "b").await;
+    let c = peer(&bus, "c").await;
     let root = a
         .ok("send", json!({"to": "b", "content": "login change?"}))
         .await["id"]

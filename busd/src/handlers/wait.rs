@@ -19,6 +19,15 @@ enum Parked {
     Cancelled,
 }
 
+/// A handler answer of the wrong shape: a bug, reported instead of panicking.
+fn unexpected_response(response: Response) -> WireError {
+    tracing::error!(?response, "a handler answered with an unexpected response");
+    WireError::new(
+        ErrorKind::Internal,
+        "internal error: unexpected answer (see busd's log)",
+    )
+}
+
 impl Handler<'_> {
     /// `key` once its version is above `after_version`, waiting up to `wait` seconds.
     pub(super) async fn wait_state(
@@ -39,12 +48,9 @@ impl Handler<'_> {
         // Subscribe before the look, so a write committed in between still wakes us.
         let mut signal = self.shared.hub.state(&key);
         loop {
-            let Response::State(StateList { state }) = self.get_state(Some(key.clone())).await?
-            else {
-                return Err(WireError::new(
-                    ErrorKind::Internal,
-                    "get_state answered oddly",
-                ));
+            let state = match self.get_state(Some(key.clone())).await? {
+                Response::State(StateList { state }) => state,
+                other => return Err(unexpected_response(other)),
             };
             let state: Vec<_> = state
                 .into_iter()
