@@ -259,3 +259,32 @@ async fn an_ask_whose_answer_was_lost_gets_the_same_reply_when_resent() {
         "sent once"
     );
 }
+
+#[tokio::test]
+async fn a_cancelled_ask_has_sent_its_message_and_loses_no_reply() {
+    let bus = Bus::new();
+    let a = bus.named("a").await;
+    let b = peer(&bus, "b").await;
+    let ask = a
+        .start(
+            "send",
+            json!({"to": "b", "content": "q", "wait_reply": 3600}),
+        )
+        .await;
+    let question = b.ok("inbox", json!({"wait": 60})).await;
+    let question = &question["messages"][0];
+    ask.cancel(Some("the user pressed escape".into()))
+        .await
+        .expect("cancel sent");
+    // The reply is either left unread or taken by the ask as it stopped and held by the shim:
+    // handed over exactly once either way.
+    let reply = b
+        .ok(
+            "send",
+            json!({"to": "a", "content": "late", "reply_to": question["id"]}),
+        )
+        .await;
+    let page = a.ok("inbox", json!({"wait": 60})).await;
+    assert_eq!(ids(&page), [reply["id"].clone()], "{page}");
+    assert_eq!(a.ok("inbox", json!({})).await["messages"], json!([]));
+}
