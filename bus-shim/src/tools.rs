@@ -202,7 +202,7 @@ impl Bus {
     }
 
     #[tool(
-        description = "Read unread messages, oldest first. With wait > 0, blocks until mail arrives or the time is up. thread=ID instead returns that message's whole reply chain, consuming nothing."
+        description = "Read unread messages, oldest first; with wait > 0, blocks until mail arrives or the time is up. thread=ID instead returns that message's whole reply chain, consuming nothing."
     )]
     async fn inbox(
         &self,
