@@ -99,7 +99,7 @@ pub struct GetStateArgs {
     /// Key to read; empty reads every key.
     #[serde(default)]
     pub key: String,
-    /// Only return the key at a version above this.
+    /// Only return the key at a version above this (0 if omitted).
     #[serde(default)]
     pub after_version: Option<i64>,
     /// Seconds to wait for that (max 3600).
