@@ -50,6 +50,9 @@ pub struct SendArgs {
     /// Id of the message this answers.
     #[serde(default)]
     pub reply_to: Option<i64>,
+    /// Seconds to wait for the first reply to this message (max 3600).
+    #[serde(default)]
+    pub wait_reply: f64,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -67,6 +70,9 @@ pub struct InboxArgs {
     #[serde(default = "hundred")]
     #[schemars(range(min = 1, max = 1000))]
     pub limit: u32,
+    /// Message id whose thread (root and every reply) to return.
+    #[serde(default)]
+    pub thread: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -101,6 +107,12 @@ pub struct GetStateArgs {
     /// Key to read; empty reads every key.
     #[serde(default)]
     pub key: String,
+    /// Only return the key at a version above this (0 if omitted).
+    #[serde(default)]
+    pub after_version: Option<i64>,
+    /// Seconds to wait for that (max 3600).
+    #[serde(default)]
+    pub wait: f64,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

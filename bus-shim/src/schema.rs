@@ -23,11 +23,18 @@ pub fn input(schema: &mut Map<String, Value>) {
     drop_numeric_formats(schema);
 }
 
-/// Rewrite one tool's output schema: no `$schema` line, numeric formats dropped. A result
-/// field that may be null (`reply_to`, `whoami.name`) stays nullable.
+/// Rewrite one tool's output schema: no `$schema` line, numeric formats and the result types'
+/// doc lines dropped. A result field that may be null (`reply_to`, `whoami.name`) stays
+/// nullable.
 pub fn output(schema: &mut Map<String, Value>) {
     schema.remove("$schema");
     drop_numeric_formats(schema);
+    // A result type's doc line ("A message as readers see it.") is for Rust readers; its
+    // fields and their descriptions are what a model reads (and the budget needs the room).
+    let defs = schema.get_mut("$defs").and_then(|d| d.as_object_mut());
+    for def in defs.into_iter().flat_map(|d| d.values_mut()) {
+        def.as_object_mut().map(|def| def.remove("description"));
+    }
 }
 
 /// `type: [T, "null"]` becomes `type: T`, and a `default: null` goes.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use proto::client::{Client, ClientError};
 use proto::{
     AgentList, ClaimList, Claimed, ErrorKind, Identity, InboxPage, MessageStatus, Registered,
-    Released, Request, Response, Sent, StateKeyList, StateList, StateWritten,
+    Released, Request, Response, SendResult, Sent, StateKeyList, StateList, StateWritten,
 };
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
@@ -22,6 +22,8 @@ use tokio_util::sync::CancellationToken;
 use crate::held::Held;
 use crate::params::*;
 use crate::schema;
+
+mod coord;
 
 /// How often a waiting `inbox` reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
@@ -170,10 +172,26 @@ impl Bus {
     }
 
     #[tool(
-        description = "Send a message to a session by name, or to \"all\". Durable once it returns."
+        description = "Send a message to a session by name, or to \"all\"; durable once it returns. wait_reply > 0 also waits for the first reply and returns it (null if none came in time)."
     )]
-    async fn send(&self, Parameters(a): Parameters<SendArgs>) -> Result<Json<Sent>, String> {
-        expect!(
+    async fn send(
+        &self,
+        Parameters(a): Parameters<SendArgs>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+        ct: CancellationToken,
+    ) -> Result<Json<SendResult>, String> {
+        if a.wait_reply != 0.0 {
+            let w = coord::Waiting {
+                meta: &meta,
+                peer: &peer,
+                ct: &ct,
+                seconds: a.wait_reply,
+                what: "waiting for a reply",
+            };
+            return self.ask(a.to, a.content, a.reply_to, w).await.map(Json);
+        }
+        let sent: Result<Json<Sent>, String> = expect!(
             self.call(Request::Send {
                 to: a.to,
                 content: a.content,
@@ -181,11 +199,12 @@ impl Bus {
             })
             .await,
             Sent
-        )
+        );
+        sent.map(|Json(sent)| Json(sent.into()))
     }
 
     #[tool(
-        description = "Read unread messages, oldest first. With wait > 0, blocks until mail arrives or the time is up."
+        description = "Read unread messages, oldest first; with wait > 0, blocks until mail arrives or the time is up. thread=ID instead returns that message's whole reply chain, consuming nothing."
     )]
     async fn inbox(
         &self,
@@ -194,6 +213,9 @@ impl Bus {
         peer: Peer<RoleServer>,
         ct: CancellationToken,
     ) -> Result<Json<InboxPage>, String> {
+        if let Some(id) = a.thread {
+            return self.thread(id).await.map(Json);
+        }
         let consume = a.consume && !a.peek;
         // Messages held from a cancelled call are this call's to hand over: with some held
         // already it does not wait, and when some get held while it waits it stops waiting.
@@ -282,11 +304,27 @@ impl Bus {
         expect!(self.call(request).await, StateWritten)
     }
 
-    #[tool(description = "Read one shared key with its value, author and version, or every key.")]
+    #[tool(
+        description = "Read one shared key with its value, author and version, or every key. With after_version/wait: the key once its version exceeds after_version, or [] when wait runs out."
+    )]
     async fn get_state(
         &self,
         Parameters(a): Parameters<GetStateArgs>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+        ct: CancellationToken,
     ) -> Result<Json<StateList>, String> {
+        if a.after_version.is_some() || a.wait != 0.0 {
+            let w = coord::Waiting {
+                meta: &meta,
+                peer: &peer,
+                ct: &ct,
+                seconds: a.wait,
+                what: "waiting for a change of state",
+            };
+            let after = a.after_version.unwrap_or(0);
+            return self.wait_state(a.key, after, w).await.map(Json);
+        }
         let key = Some(a.key).filter(|k| !k.is_empty());
         expect!(self.call(Request::GetState { key }).await, State)
     }

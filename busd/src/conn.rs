@@ -264,9 +264,9 @@ fn spawn(
     });
 }
 
-/// Whether a request may wait for mail (an `Inbox` or `Tail` with a wait).
+/// Whether a request may wait (for mail, a reply or a change of state).
 fn waits(request: &Request) -> bool {
-    matches!(request, Request::Inbox { wait, .. } | Request::Tail { wait, .. } if *wait > 0.0)
+    request.wait() > 0.0
 }
 
 /// Answer a connection over [`MAX_CONNECTIONS`] with a refusal that says so, and close it.

@@ -1,8 +1,10 @@
-//! Wake-ups: committed messages wake exactly the readers they concern, with no polling.
+//! Wake-ups: committed messages and state writes wake exactly the readers they concern, with
+//! no polling.
 //!
 //! Each name has a `watch` channel bumped when a message for it commits; broadcasts bump one
 //! shared channel every reader also watches, so a broadcast costs O(1) however many sessions
-//! wait. A reader subscribes *before* it looks at the database, so a message committed between
+//! wait. Each shared-state key waited on has a channel too, set to the version each commit of
+//! the key reaches. A reader subscribes *before* it looks at the database, so a commit between
 //! its look and its wait still wakes it.
 
 use std::collections::HashMap;
@@ -19,6 +21,8 @@ pub struct Hub {
     broadcast: watch::Sender<u64>,
     /// The newest committed message id, for `bus tail`.
     newest: watch::Sender<i64>,
+    /// Shared-state keys with a waiting reader: the newest version committed.
+    keys: Mutex<HashMap<String, watch::Sender<i64>>>,
 }
 
 /// A reader's subscription: resolves when mail for its name (or for everyone) commits. The
@@ -55,7 +59,52 @@ impl MailSignal {
     }
 }
 
+/// A reader's subscription to one shared-state key: resolves when a write of it commits. The
+/// key's channel is dropped from the hub with its last subscription.
+pub struct StateSignal {
+    hub: Arc<Hub>,
+    key: String,
+    version: watch::Receiver<i64>,
+}
+
+impl Drop for StateSignal {
+    fn drop(&mut self) {
+        let mut keys = self.hub.keys.lock().unwrap();
+        if keys
+            .get(&self.key)
+            .is_some_and(|tx| tx.receiver_count() <= 1)
+        {
+            keys.remove(&self.key);
+        }
+    }
+}
+
+impl StateSignal {
+    /// Wait for the next write of this key committed after the subscription (or after the
+    /// previous wake-up).
+    pub async fn changed(&mut self) {
+        // The hub outlives every subscription, so the channel cannot close.
+        let _ = self.version.changed().await;
+    }
+}
+
 impl Hub {
+    /// Subscribe to writes of the shared-state key `key`.
+    pub fn state(self: &Arc<Self>, key: &str) -> StateSignal {
+        let version = self
+            .keys
+            .lock()
+            .unwrap()
+            .entry(key.to_owned())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe();
+        StateSignal {
+            hub: self.clone(),
+            key: key.to_owned(),
+            version,
+        }
+    }
+
     pub fn new() -> Hub {
         Hub::default()
     }
@@ -96,7 +145,9 @@ impl CommitListener for std::sync::Arc<Hub> {
         {
             let names = self.names.lock().unwrap();
             for event in events {
-                let Committed::Message { id, recipient } = event;
+                let Committed::Message { id, recipient } = event else {
+                    continue;
+                };
                 newest = newest.max(Some(*id));
                 if recipient == proto::limits::BROADCAST {
                     any_broadcast = true;
@@ -107,6 +158,16 @@ impl CommitListener for std::sync::Arc<Hub> {
         }
         if any_broadcast {
             self.broadcast.send_modify(|n| *n += 1);
+        }
+        {
+            let keys = self.keys.lock().unwrap();
+            for event in events {
+                if let Committed::State { key, version } = event
+                    && let Some(tx) = keys.get(key)
+                {
+                    tx.send_modify(|v| *v = *version);
+                }
+            }
         }
         if let Some(id) = newest {
             self.newest.send_modify(|n| *n = (*n).max(id));
@@ -146,6 +207,42 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(*hub.every_message().borrow(), 2);
+    }
+
+    fn state(key: &str, version: i64) -> Committed {
+        Committed::State {
+            key: key.into(),
+            version,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_state_write_wakes_the_readers_of_its_key_only() {
+        let hub = Arc::new(Hub::new());
+        let mut schema = hub.state("schema");
+        let mut other = hub.state("other");
+        let mut mail = hub.mail("a");
+        hub.committed(&[state("schema", 8)]);
+        tokio::time::timeout(Duration::from_secs(5), schema.changed())
+            .await
+            .unwrap();
+        for (what, woke) in [
+            (
+                "another key",
+                tokio::time::timeout(Duration::from_millis(20), other.changed()).await,
+            ),
+            (
+                "mail",
+                tokio::time::timeout(Duration::from_millis(20), mail.changed()).await,
+            ),
+        ] {
+            assert!(woke.is_err(), "{what} must not wake for a write of schema");
+        }
+        drop((schema, other));
+        assert!(
+            hub.keys.lock().unwrap().is_empty(),
+            "keys leave with their readers"
+        );
     }
 
     #[test]

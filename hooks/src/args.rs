@@ -30,6 +30,9 @@ pub enum Command {
         /// The id of the message this answers.
         #[arg(long, value_name = "ID")]
         reply_to: Option<i64>,
+        /// Then wait up to this many seconds for the first reply and print it (it is then read).
+        #[arg(long, value_name = "SECONDS")]
+        wait_reply: Option<f64>,
     },
     /// Read your inbox; what it shows is marked read unless --peek.
     Inbox {
@@ -97,6 +100,11 @@ pub enum Command {
         )]
         active_within: f64,
     },
+    /// A message's whole reply chain, root and every reply, as a tree; marks nothing read.
+    Thread {
+        /// Any message of the thread.
+        id: i64,
+    },
     /// Shared, versioned state.
     #[command(subcommand)]
     State(StateCommand),
@@ -131,6 +139,12 @@ pub enum StateCommand {
     Get {
         /// The key; omit for every key.
         key: Option<String>,
+        /// Only once its version is above N (0: once it exists).
+        #[arg(long, value_name = "N", requires = "key")]
+        after_version: Option<i64>,
+        /// Wait up to this many seconds for that (at most 3600).
+        #[arg(long, value_name = "SECONDS", requires = "key")]
+        wait: Option<f64>,
     },
     /// Write a key.
     Set(SetArgs),

@@ -111,6 +111,25 @@ pub enum Request {
     /// waiting reads that found nothing are refused with `ErrorKind::Restarting` instead of
     /// answered, so that their clients ask the next busd.
     Restart,
+    /// `key` once its version is above `after_version`, waiting up to `wait` seconds for a
+    /// commit that takes it there (`get_state(after_version, wait)`). Answered with `State`:
+    /// the key, or an empty list when the time is up.
+    WaitState {
+        key: String,
+        after_version: i64,
+        wait: f64,
+    },
+    /// Send as `Send` does, then wait up to `wait` seconds for the first message replying to
+    /// it and take that reply out of the inbox (`send(wait_reply)`). Answered with `Asked`.
+    Ask {
+        to: String,
+        content: String,
+        reply_to: Option<i64>,
+        wait: f64,
+    },
+    /// The reply chain holding message `id`, as far as the bound name may see it, consuming
+    /// nothing (`inbox(thread)`). Answered with `Inbox`.
+    Thread { id: i64 },
 }
 
 impl Request {
@@ -137,13 +156,18 @@ impl Request {
             Request::Shutdown => "shutdown",
             Request::WatchClosing => "watch_closing",
             Request::Restart => "restart",
+            Request::WaitState { .. } => "get_state",
+            Request::Ask { .. } => "send",
+            Request::Thread { .. } => "thread",
         }
     }
 
     /// The refusal of a content or value over its size limit, if this request carries one.
     pub fn oversize(&self) -> Option<WireError> {
         match self {
-            Request::Send { content, .. } => crate::limits::content(content).err(),
+            Request::Send { content, .. } | Request::Ask { content, .. } => {
+                crate::limits::content(content).err()
+            }
             Request::SetState { value, .. } => crate::limits::value(value.len()).err(),
             _ => None,
         }
@@ -151,9 +175,23 @@ impl Request {
 
     /// Whether applying this request twice could differ from applying it once; such requests
     /// are recorded so that a retried id gets the first answer.
+    /// How long the call may wait for something to happen (seconds; 0 for a call that answers
+    /// at once): what busd counts among a connection's waiting calls, and what a client adds
+    /// to its deadline for the answer.
+    pub fn wait(&self) -> f64 {
+        match self {
+            Request::Inbox { wait, .. }
+            | Request::Tail { wait, .. }
+            | Request::WaitState { wait, .. }
+            | Request::Ask { wait, .. } => *wait,
+            _ => 0.0,
+        }
+    }
+
     pub fn is_effectful(&self) -> bool {
         match self {
             Request::Send { .. }
+            | Request::Ask { .. }
             | Request::SetState { .. }
             | Request::Claim { .. }
             | Request::Release { .. } => true,
@@ -198,6 +236,8 @@ pub enum Response {
     Done,
     /// Answer to `WatchClosing`: busd is shutting down, and whether a new busd follows.
     Closing(Closing),
+    /// Answer to `Ask`.
+    Asked(Asked),
 }
 
 /// How busd is going away, told to every connection that asked (`Request::WatchClosing`).
@@ -264,6 +304,54 @@ pub struct AgentList {
 pub struct Sent {
     pub id: i64,
     pub to: String,
+}
+
+/// Result of `Ask`: the message sent, and the first reply to it (`None`: none came in time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Asked {
+    pub id: i64,
+    pub to: String,
+    pub reply: Option<Message>,
+}
+
+/// Result of the `send` tool and `bus send --json` (JSON only, never on the socket): `{id,
+/// to}`, plus `reply` (a message or null) when the call waited for one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SendResult {
+    pub id: i64,
+    pub to: String,
+    /// With wait_reply: the first reply (taken from the inbox), or null.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub reply: Option<Option<Message>>,
+}
+
+/// A field that is present (possibly null) is `Some`; an absent one takes the default `None`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Message>>, D::Error> {
+    Option::<Message>::deserialize(d).map(Some)
+}
+
+impl From<Sent> for SendResult {
+    fn from(s: Sent) -> SendResult {
+        SendResult {
+            id: s.id,
+            to: s.to,
+            reply: None,
+        }
+    }
+}
+
+impl From<Asked> for SendResult {
+    fn from(a: Asked) -> SendResult {
+        SendResult {
+            id: a.id,
+            to: a.to,
+            reply: Some(a.reply),
+        }
+    }
 }
 
 /// A message as readers see it.

@@ -8,6 +8,7 @@
 
 mod calls;
 mod chart;
+mod coord;
 mod daemon;
 mod figure;
 mod fixture;

@@ -1,7 +1,8 @@
 //! Scenario 2 — wake latency: from just before a `send` to the return of the addressee's waiting
 //! `inbox(wait=…)`, and to the exit of a waiting `bus hook stop` when that is built. A server
 //! whose `inbox` cannot wait is measured the way its readers listen: polling, 10 times a
-//! second or back to back (with the CPU that costs).
+//! second or back to back (with the CPU that costs). The coordination calls are measured
+//! beside it (`coord.rs`).
 
 use std::cell::Cell;
 use std::process::Stdio;
@@ -111,6 +112,7 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
             .wake_series
             .push(("claude-bus bus hook stop".into(), s.sorted_ms()));
     }
+    crate::coord::run(ctx, report).await;
     if let (Some(Ok(w)), Some(server)) = (&theirs, &ctx.theirs)
         && !server.inbox_wait
     {

@@ -29,14 +29,15 @@ async fn the_tools_take_the_python_arguments_and_no_sender() {
     let expected: BTreeMap<String, Vec<String>> = [
         ("agents", &["active_within", "all"][..]),
         ("claim", &["path", "ttl"]),
-        ("get_state", &["key"]),
-        ("inbox", &["consume", "limit", "peek", "wait"]),
+        // The Python arguments, plus issue 15's after_version, wait, thread and wait_reply.
+        ("get_state", &["after_version", "key", "wait"]),
+        ("inbox", &["consume", "limit", "peek", "thread", "wait"]),
         ("list_claims", &[]),
         ("list_state", &[]),
         ("message_status", &["message_id"]),
         ("register", &["name", "owns", "role"]),
         ("release", &["path"]),
-        ("send", &["content", "reply_to", "to"]),
+        ("send", &["content", "reply_to", "to", "wait_reply"]),
         ("set_state", &["expected_version", "key", "mode", "value"]),
         ("whoami", &[]),
     ]

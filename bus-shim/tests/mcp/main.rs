@@ -1,5 +1,6 @@
 //! End-to-end tests: real bus-shim processes over MCP stdio, a real busd behind them.
 
+mod ask;
 mod badargs;
 mod cli;
 mod common;
@@ -7,6 +8,7 @@ mod concurrency;
 mod identity;
 mod listing;
 mod mail;
+mod peer;
 mod presence;
 // The relay of busd's own tests, shared rather than copied.
 #[path = "../../../busd/tests/daemon/common/relay.rs"]
@@ -14,6 +16,8 @@ mod relay;
 mod restart;
 mod startup;
 mod state;
+mod state_wait;
+mod thread;
 mod waiting;
 
 use common::*;

@@ -21,15 +21,7 @@ impl Handler<'_> {
         content: String,
         reply_to: Option<i64>,
     ) -> Result<Response, WireError> {
-        let me = self.me()?;
-        limits::recipient(&to)?;
-        limits::content(&content)?;
-        if to == me {
-            return Err(WireError::new(
-                ErrorKind::Forbidden,
-                format!("cannot send to yourself ('{me}'): send to another agent, or to 'all'"),
-            ));
-        }
+        let me = self.sender(&to, &content)?;
         let write = Write::Send {
             key: self.key.clone(),
             sender: me,
@@ -45,6 +37,20 @@ impl Handler<'_> {
             })),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// The bound name, if it may send `content` to `to`.
+    pub(super) fn sender(&self, to: &str, content: &str) -> Result<String, WireError> {
+        let me = self.me()?;
+        limits::recipient(to)?;
+        limits::content(content)?;
+        if to == me {
+            return Err(WireError::new(
+                ErrorKind::Forbidden,
+                format!("cannot send to yourself ('{me}'): send to another agent, or to 'all'"),
+            ));
+        }
+        Ok(me)
     }
 
     /// Read the inbox; with `wait`, park on the hub until mail for this name commits.
@@ -126,7 +132,7 @@ impl Handler<'_> {
 
     /// A wait that a restart cuts short, having found nothing, is refused rather than answered
     /// empty: nothing was taken, and its client asks the next busd instead.
-    fn not_restarting(&self) -> Result<(), WireError> {
+    pub(super) fn not_restarting(&self) -> Result<(), WireError> {
         if self.ctx.closing.is_cancelled() && self.shared.closing() == Closing::Restarting {
             return Err(WireError::new(
                 ErrorKind::Restarting,
@@ -230,7 +236,7 @@ pub(super) fn inbox_page(page: Page) -> InboxPage {
     }
 }
 
-fn message(m: MessageRow) -> Message {
+pub(super) fn message(m: MessageRow) -> Message {
     Message {
         id: m.id,
         from: m.sender,

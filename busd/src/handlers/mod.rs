@@ -8,6 +8,7 @@ mod mail;
 mod replay;
 mod session;
 mod state;
+mod wait;
 
 use proto::{Closing, ErrorKind, Request, Response, WireError};
 use tokio_util::sync::CancellationToken;
@@ -36,7 +37,11 @@ pub(crate) async fn handle(
         // Storage checks the key before it applies anything, so only a refusal of the handler's
         // own (identity, limits) can come before the lookup: it is looked up then, which costs
         // the calls that succeed nothing.
-        (Err(refused), Some(resend)) => h.replayed(resend).await.unwrap_or(Err(refused)),
+        // A restart's refusal is not looked up: it took nothing, and its client asks the next
+        // busd, where the record answers (an ask then waits on for its reply).
+        (Err(refused), Some(resend)) if refused.kind != ErrorKind::Restarting => {
+            h.replayed(resend).await.unwrap_or(Err(refused))
+        }
         (answer, _) => answer,
     }
 }
@@ -91,6 +96,18 @@ impl Handler<'_> {
             }
             // Answered by the connection itself, before it reaches a handler.
             Request::Cancel { .. } | Request::WatchClosing => Ok(Response::Done),
+            Request::WaitState {
+                key,
+                after_version,
+                wait,
+            } => h.wait_state(key, after_version, wait, cancel).await,
+            Request::Ask {
+                to,
+                content,
+                reply_to,
+                wait,
+            } => h.ask(to, content, reply_to, wait, cancel).await,
+            Request::Thread { id } => h.thread(id).await,
         }
     }
 }

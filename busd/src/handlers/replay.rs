@@ -1,9 +1,9 @@
 //! Answering a resent request from the record of its first outcome.
 
 use proto::time::rfc3339;
-use proto::{Claimed, Released, Request, Response, Sent, StateWritten, WireError};
+use proto::{Asked, Claimed, Released, Request, Response, Sent, StateWritten, WireError};
 
-use super::mail::inbox_page;
+use super::mail::{inbox_page, message};
 use super::{Handler, refusal, unexpected};
 use crate::store::{Keyed, Outcome, Read, Recorded, RequestKey};
 
@@ -13,12 +13,14 @@ pub(super) struct Resend {
     kind: Keyed,
     /// The state key, or the claimed or released path.
     subject: String,
+    /// A `send` that waited for its reply: answered with the reply its record names.
+    ask: bool,
 }
 
 impl Resend {
     pub(super) fn of(key: &RequestKey, request: &Request) -> Option<Resend> {
         let (kind, subject) = match request {
-            Request::Send { .. } => (Keyed::Send, ""),
+            Request::Send { .. } | Request::Ask { .. } => (Keyed::Send, ""),
             Request::Inbox { consume: true, .. } => (Keyed::Consume, ""),
             Request::SetState { key, .. } => (Keyed::SetState, key.as_str()),
             Request::Claim { path, .. } => (Keyed::Claim, path.as_str()),
@@ -29,6 +31,7 @@ impl Resend {
             key: key.clone(),
             kind,
             subject: subject.to_owned(),
+            ask: matches!(request, Request::Ask { .. }),
         })
     }
 }
@@ -49,7 +52,12 @@ impl Handler<'_> {
         };
         let subject = resend.subject;
         Some(Ok(match recorded {
-            Recorded::Message(m) => Response::Sent(Sent {
+            Recorded::Message(m, reply) if resend.ask => Response::Asked(Asked {
+                id: m.id,
+                to: m.recipient,
+                reply: reply.map(message),
+            }),
+            Recorded::Message(m, _) => Response::Sent(Sent {
                 id: m.id,
                 to: m.recipient,
             }),

@@ -49,6 +49,10 @@ pub enum Read {
     /// The first outcome of the request `key`, if it was applied; `KeyReused` when it was
     /// applied as another command than `kind`.
     Applied { key: RequestKey, kind: Keyed },
+    /// The reply chain holding message `id` (its root and every reply under it), oldest
+    /// first, keeping only what `name` may see: sent by it, to it or to `all`. Answered with a
+    /// `Page` whose `pending` is `name`'s unread count; `UnknownMessage` for an unknown id.
+    Thread { name: String, id: i64 },
 }
 
 /// A write. Writes carrying a [`RequestKey`] are applied at most once per key: a repeated key
@@ -109,9 +113,38 @@ pub enum Write {
         owner: String,
         now: f64,
     },
+    /// Append a message as `Send` does (recorded as a `Send`), and reserve the replies to it
+    /// for `sender`: while reserved, no inbox of `sender` shows them (nor counts them, nor
+    /// moves its cursor past them), so only `TakeReply` can take them. Each `Ask` (a resent
+    /// one too) holds the reservation until its own last `TakeReply`.
+    Ask {
+        key: Option<RequestKey>,
+        sender: String,
+        to: String,
+        content: String,
+        reply_to: Option<i64>,
+        now: f64,
+    },
+    /// Take the oldest unread message of `name` that replies to `message` out of its inbox,
+    /// out of order: record its receipt (the inbox shows no message `name` has a receipt for)
+    /// and leave the cursor and every other message where they are. `key` is the `Ask` that
+    /// sent `message`: the reply taken is added to its record, so the resent request gets the
+    /// same reply again instead of another one or none; that record is kept at least until
+    /// `keep_until` (the end of the wait), however long the wait. Taking a reply, or `last`
+    /// (the ask stops waiting), ends this ask's hold on the reservation.
+    TakeReply {
+        key: Option<RequestKey>,
+        name: String,
+        message: i64,
+        keep_until: f64,
+        last: bool,
+        now: f64,
+    },
 }
 
 /// What a command produced. Each command has one variant; [`Db`] unwraps it.
+///
+/// `Reply` answers [`Write::TakeReply`]: the reply taken, or `None` when none is unread.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Agent(AgentRow, u64),
@@ -128,6 +161,7 @@ pub enum Outcome {
     Tail(Vec<MessageRow>, i64),
     Counts(Counts),
     Applied(Option<Recorded>),
+    Reply(Option<MessageRow>),
     Done,
 }
 
@@ -136,6 +170,8 @@ pub enum Outcome {
 pub enum Committed {
     /// A new message for `recipient` (a name or `all`).
     Message { id: i64, recipient: String },
+    /// Shared state `key` is now at `version`.
+    State { key: String, version: i64 },
 }
 
 /// A storage engine. Implementations must make each write all-or-nothing and a batch durable
@@ -277,10 +313,18 @@ fn committed_events(writes: &[Write], outcomes: &[Result<Outcome, StoreError>]) 
         .iter()
         .zip(outcomes)
         .filter_map(|(write, outcome)| match (write, outcome) {
-            (Write::Send { .. }, Ok(Outcome::Message(m))) => Some(Committed::Message {
-                id: m.id,
-                recipient: m.recipient.clone(),
-            }),
+            (Write::Send { .. } | Write::Ask { .. }, Ok(Outcome::Message(m))) => {
+                Some(Committed::Message {
+                    id: m.id,
+                    recipient: m.recipient.clone(),
+                })
+            }
+            (Write::SetState { state_key, .. }, Ok(Outcome::Version(version))) => {
+                Some(Committed::State {
+                    key: state_key.clone(),
+                    version: *version,
+                })
+            }
             _ => None,
         })
         .collect()

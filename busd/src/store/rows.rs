@@ -37,7 +37,8 @@ impl Keyed {
 /// The first outcome of a request key, as recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recorded {
-    Message(MessageRow),
+    /// A sent message, and the reply `send(wait_reply)` took for it.
+    Message(MessageRow, Option<MessageRow>),
     Page(Page),
     Version(i64),
     /// A claim's expiry and owner (`None` in records written before the owner was kept).

@@ -2,7 +2,7 @@
 //!
 //! Versions (`PRAGMA user_version`): 0 with a `messages.read` column is the Python claude-bus
 //! 0.1 (v1); 2 is the Python claude-bus 0.2 (v2); 3 is ours: v2 plus additive changes only
-//! (`agents.session_id`, an inbox index, the `applied` table of request keys and later its
+//! (`agents.session_id`, an inbox index, a reply index, the `applied` table of request keys and later its
 //! `command` column, added in place to a v3 file that lacks it), so the upgrade
 //! keeps every v2 row and a v2 reader still finds the tables it knows.
 //!
@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS applied(client TEXT NOT NULL, request INTEGER NOT NUL
 CREATE INDEX IF NOT EXISTS applied_at ON applied(at);
 CREATE INDEX IF NOT EXISTS agents_session ON agents(session_id);
 CREATE INDEX IF NOT EXISTS messages_recipient ON messages(recipient, id);
+CREATE INDEX IF NOT EXISTS messages_reply_to ON messages(reply_to) WHERE reply_to IS NOT NULL;
 ";
 
 /// Columns added since the first version of their table: (table, column, declaration).

@@ -8,6 +8,7 @@
 mod files;
 mod read;
 mod replay;
+mod reply;
 #[cfg(test)]
 mod tests;
 mod wal;
@@ -34,9 +35,9 @@ impl SqliteBackend {
     pub fn open(path: &Path) -> anyhow::Result<SqliteBackend> {
         files::prepare(path)?;
         wal::check(path)?;
-        Ok(SqliteBackend {
-            conn: super::schema::open(path)?,
-        })
+        let conn = super::schema::open(path)?;
+        conn.execute_batch(reply::RESERVATIONS)?;
+        Ok(SqliteBackend { conn })
     }
 
     fn apply_all(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
@@ -114,9 +115,11 @@ fn now_of(w: &Write) -> f64 {
         Write::Register { now, .. }
         | Write::Touch { now, .. }
         | Write::Send { now, .. }
+        | Write::Ask { now, .. }
         | Write::Consume { now, .. }
         | Write::SetState { now, .. }
         | Write::Claim { now, .. }
-        | Write::Release { now, .. } => *now,
+        | Write::Release { now, .. }
+        | Write::TakeReply { now, .. } => *now,
     }
 }

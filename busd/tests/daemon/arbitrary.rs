@@ -151,6 +151,22 @@ pub fn request() -> BoxedStrategy<Request> {
             .prop_map(|(after, wait, limit)| Request::Tail { after, wait, limit }),
         Just(Request::Status),
         any::<u64>().prop_map(|id| Request::Cancel { id }),
+        (key(), prop_oneof![0..4i64, any::<i64>()], seconds()).prop_map(
+            |(key, after_version, wait)| Request::WaitState {
+                key,
+                after_version,
+                wait,
+            }
+        ),
+        (name(), content(), prop::option::of(message_id()), seconds()).prop_map(
+            |(to, content, reply_to, wait)| Request::Ask {
+                to,
+                content,
+                reply_to,
+                wait,
+            }
+        ),
+        message_id().prop_map(|id| Request::Thread { id }),
     ]
     .boxed()
 }

@@ -8,6 +8,7 @@ mod badinput;
 mod client_faults;
 mod common;
 mod conn_limits;
+mod coordination;
 mod daemon_faults;
 mod footprints;
 mod hostile;

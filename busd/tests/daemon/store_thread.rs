@@ -216,7 +216,10 @@ async fn group_commit_gives_every_writer_its_own_answer() {
         .lock()
         .unwrap()
         .iter()
-        .map(|Committed::Message { id, .. }| *id)
+        .filter_map(|event| match event {
+            Committed::Message { id, .. } => Some(*id),
+            Committed::State { .. } => None,
+        })
         .collect();
     assert_eq!(woken, sent);
 
@@ -322,4 +325,30 @@ async fn concurrent_writers_and_a_reader_lose_nothing_and_duplicate_nothing() {
     assert_eq!(thread.join().unwrap(), Ok(()));
     let wal = std::fs::metadata(dir.path().join("bus.db-wal")).map_or(0, |m| m.len());
     assert_eq!(wal, 0, "checkpointed on close");
+}
+
+#[tokio::test]
+async fn a_state_write_is_reported_with_its_version_once_committed_and_a_refused_one_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = Events::default();
+    let backend = SqliteBackend::open(&dir.path().join("bus.db")).unwrap();
+    let (db, thread) = Db::spawn(backend, events.clone()).unwrap();
+    db.write(set("schema", "v1", "ann", None, false))
+        .await
+        .unwrap();
+    db.write(set("schema", "v2", "ann", Some(1), false))
+        .await
+        .unwrap();
+    let stale = db.write(set("schema", "v3", "ann", Some(1), false)).await;
+    assert!(matches!(stale, Err(StoreError::Stale { .. })), "{stale:?}");
+    let reported = events.0.lock().unwrap().clone();
+    assert_eq!(
+        reported,
+        [1, 2].map(|version| Committed::State {
+            key: "schema".into(),
+            version
+        })
+    );
+    drop(db);
+    assert_eq!(thread.join().unwrap(), Ok(()));
 }

@@ -1,10 +1,12 @@
 //! The commands for people and scripts: each talks to busd, starting it if needed.
 
+mod ask;
 pub(crate) mod daemon;
 mod mail;
 mod register;
 mod roster;
 mod state;
+mod thread;
 
 use crate::args::{Cli, Command};
 use crate::identity;
@@ -44,7 +46,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             to,
             content,
             reply_to,
+            wait_reply: Some(wait),
+        } => {
+            ask::send(
+                &identity::client(true)?,
+                me,
+                json,
+                to,
+                content,
+                reply_to,
+                wait,
+            )
+            .await
+        }
+        Command::Send {
+            to,
+            content,
+            reply_to,
+            wait_reply: None,
         } => mail::send(&identity::client(true)?, me, json, to, content, reply_to).await,
+        Command::Thread { id } => thread::print(&identity::client(true)?, me, json, id).await,
         Command::Inbox { peek, wait, limit } => {
             mail::inbox(&identity::client(true)?, me, json, peek, wait, limit).await
         }

@@ -15,18 +15,34 @@ pub async fn run(
     cmd: StateCommand,
 ) -> anyhow::Result<()> {
     match cmd {
-        StateCommand::Get { key } => {
+        StateCommand::Get {
+            key,
+            after_version,
+            wait,
+        } => {
             let one = key.clone();
-            let list = reply!(client.call(Request::GetState { key }).await?, State);
+            let waits = after_version.is_some() || wait.is_some();
+            let request = match (key, waits) {
+                (Some(key), true) => Request::WaitState {
+                    key,
+                    after_version: after_version.unwrap_or(0),
+                    wait: wait.unwrap_or(0.0),
+                },
+                (key, _) => Request::GetState { key },
+            };
+            let list = reply!(client.call(request).await?, State);
+            // A key asked for and absent is an error; a wait that ran out is an answer.
             let missing = list.state.is_empty() && one.as_deref().is_some_and(|k| !k.is_empty());
             if json {
                 output::json(&list)?;
+            } else if let (true, Some(n)) = (missing && waits, after_version) {
+                say!("not past version {n}")?;
             } else if let Some(key) = one.as_deref().filter(|_| missing) {
                 eprintln!("bus: no key '{key}' (`bus state list` shows every key)");
             } else if list.state.is_empty() {
                 say!("no keys")?;
             }
-            if missing {
+            if missing && !waits {
                 return Err(super::Answered(1).into());
             }
             for e in list.state.iter().filter(|_| !json) {

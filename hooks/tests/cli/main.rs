@@ -4,6 +4,7 @@
 mod bus_paths;
 mod commands;
 mod common;
+mod coordination;
 mod demo;
 mod edges;
 mod hook_context;

@@ -483,12 +483,7 @@ impl Client {
 
 /// How long a request asks busd to wait before it answers.
 fn waits_for(request: &Request) -> Duration {
-    match request {
-        Request::Inbox { wait, .. } | Request::Tail { wait, .. } => {
-            Duration::try_from_secs_f64(*wait).unwrap_or(Duration::ZERO)
-        }
-        _ => Duration::ZERO,
-    }
+    Duration::try_from_secs_f64(request.wait()).unwrap_or(Duration::ZERO)
 }
 
 /// The error for a call busd took but did not answer in time.

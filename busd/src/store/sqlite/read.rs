@@ -2,7 +2,9 @@
 //!
 //! The inbox of `name` is every message past its cursor addressed to it or to `all` and not
 //! sent by it. It is queried as two ranges of the `messages(recipient, id)` index merged in id
-//! order, so its cost follows what is unread, not the size of the table.
+//! order, so its cost follows what is unread, not the size of the table. A message with a read
+//! receipt of `name` is read even past the cursor (a reply taken by `send(wait_reply)`), and a
+//! reply reserved for an ask of `name` that waits for it is the ask's, not the inbox's.
 
 use rusqlite::{Connection, OptionalExtension, Row};
 
@@ -51,6 +53,7 @@ pub(super) fn read(c: &Connection, read: &Read) -> Result<Outcome, StoreError> {
         }
         Read::Tail { after, limit } => tail(c, *after, *limit)?,
         Read::Applied { key, kind } => Outcome::Applied(super::replay::recorded(c, key, *kind)?),
+        Read::Thread { name, id } => super::reply::thread(c, name, *id)?,
         Read::Counts { now } => Outcome::Counts(c.query_row(
             "SELECT (SELECT COUNT(*) FROM agents), (SELECT COUNT(*) FROM messages), \
              (SELECT COUNT(*) FROM state), (SELECT COUNT(*) FROM claims WHERE ts + ttl >= ?1)",
@@ -91,9 +94,9 @@ pub(super) fn agent_row(r: &Row) -> rusqlite::Result<AgentRow> {
 }
 
 /// The columns that [`message_row`] reads.
-const MESSAGE: &str = "id, sender, recipient, content, reply_to, ts";
+pub(super) const MESSAGE: &str = "id, sender, recipient, content, reply_to, ts";
 
-fn message_row(r: &Row) -> rusqlite::Result<MessageRow> {
+pub(super) fn message_row(r: &Row) -> rusqlite::Result<MessageRow> {
     Ok(MessageRow {
         id: r.get(0)?,
         sender: text(r, 1)?,
@@ -130,6 +133,16 @@ pub(super) fn cursor(c: &Connection, name: &str) -> Result<i64, StoreError> {
     Ok(cursor.flatten().unwrap_or(0))
 }
 
+/// The condition, on a `messages` row, that `?2` has no read receipt for it: a reply taken
+/// out of order by `send(wait_reply)` has one while the cursor is still before it.
+pub(super) const NOT_TAKEN: &str = "NOT EXISTS (SELECT 1 FROM deliveries \
+    WHERE message_id = messages.id AND deliveries.recipient = ?2 AND read = 1)";
+
+/// The condition, on a `messages` row, that it is not a reply reserved for an ask of `?2`
+/// that is waiting for it (`reply.rs`).
+const NOT_RESERVED: &str = "(reply_to IS NULL OR NOT EXISTS (SELECT 1 FROM temp.asks \
+    WHERE asks.name = ?2 AND asks.message_id = messages.reply_to))";
+
 /// Up to `limit` unread messages of `name` past `cursor`, oldest first.
 pub(super) fn inbox(
     c: &Connection,
@@ -141,10 +154,11 @@ pub(super) fn inbox(
     let mut stmt = c.prepare_cached(&format!(
         "SELECT * FROM (SELECT {MESSAGE} FROM messages \
              WHERE recipient = ?2 AND ?2 != 'all' AND id > ?1 AND sender IS NOT ?2 \
-             ORDER BY id LIMIT ?3) \
+             AND {NOT_TAKEN} AND {NOT_RESERVED} ORDER BY id LIMIT ?3) \
          UNION ALL \
          SELECT * FROM (SELECT {MESSAGE} FROM messages \
-             WHERE recipient = 'all' AND id > ?1 AND sender IS NOT ?2 ORDER BY id LIMIT ?3) \
+             WHERE recipient = 'all' AND id > ?1 AND sender IS NOT ?2 AND {NOT_TAKEN} \
+             AND {NOT_RESERVED} ORDER BY id LIMIT ?3) \
          ORDER BY id LIMIT ?3"
     ))?;
     let rows = stmt.query_map((cursor, name, limit), message_row)?;
@@ -153,12 +167,14 @@ pub(super) fn inbox(
 
 /// How many messages of `name` past `cursor` are unread.
 pub(super) fn unread(c: &Connection, name: &str, cursor: i64) -> Result<u64, StoreError> {
-    Ok(c.prepare_cached(
+    Ok(c.prepare_cached(&format!(
         "SELECT (SELECT COUNT(*) FROM messages \
-             WHERE recipient = ?2 AND ?2 != 'all' AND id > ?1 AND sender IS NOT ?2) \
+             WHERE recipient = ?2 AND ?2 != 'all' AND id > ?1 AND sender IS NOT ?2 \
+             AND {NOT_TAKEN} AND {NOT_RESERVED}) \
          + (SELECT COUNT(*) FROM messages \
-             WHERE recipient = 'all' AND id > ?1 AND sender IS NOT ?2)",
-    )?
+             WHERE recipient = 'all' AND id > ?1 AND sender IS NOT ?2 AND {NOT_TAKEN} \
+             AND {NOT_RESERVED})"
+    ))?
     .query_row((cursor, name), |r| count(r, 0))?)
 }
 

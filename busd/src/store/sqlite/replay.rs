@@ -3,7 +3,8 @@
 //! write again. A key first used for another command is refused (`KeyReused`), never answered
 //! with that command's outcome.
 //!
-//! Records: `Send` → the message id; `Consume` → the pending count, then the message ids
+//! Records: `Send` → the message id, then the id of the reply `TakeReply` took for it, if any;
+//! `Consume` → the pending count, then the message ids
 //! (messages never change, so they are re-read); `SetState` → the version; `Claim` → the
 //! expiry, then the owner; `Release` → `1` or `0`. An empty `Consume` handed nothing over and
 //! is not recorded. Rows written before the command was recorded have a NULL `command`: those
@@ -20,7 +21,12 @@ pub(super) fn apply(c: &Connection, w: &Write) -> Result<Outcome, StoreError> {
         return write::apply(c, w);
     };
     if let Some(recorded) = recorded(c, key, kind)? {
-        return Ok(outcome(recorded, w));
+        let outcome = outcome(recorded, w);
+        // A resent ask waits again, and holds the reservation like the first one.
+        if let (Write::Ask { sender, .. }, Outcome::Message(m)) = (w, &outcome) {
+            super::reply::reserve(c, sender, m.id)?;
+        }
+        return Ok(outcome);
     }
     let outcome = write::apply(c, w)?;
     if let Some(text) = record(&outcome) {
@@ -68,12 +74,13 @@ pub(super) fn recorded(
 
 fn key_of(w: &Write) -> Option<(&RequestKey, Keyed, f64)> {
     let (key, kind, now) = match w {
-        Write::Send { key, now, .. } => (key, Keyed::Send, now),
+        Write::Send { key, now, .. } | Write::Ask { key, now, .. } => (key, Keyed::Send, now),
         Write::Consume { key, now, .. } => (key, Keyed::Consume, now),
         Write::SetState { key, now, .. } => (key, Keyed::SetState, now),
         Write::Claim { key, now, .. } => (key, Keyed::Claim, now),
         Write::Release { key, now, .. } => (key, Keyed::Release, now),
-        Write::Register { .. } | Write::Touch { .. } => return None,
+        // `TakeReply` adds to the record of its `Send` itself (`reply.rs`).
+        Write::Register { .. } | Write::Touch { .. } | Write::TakeReply { .. } => return None,
     };
     key.as_ref().map(|k| (k, kind, *now))
 }
@@ -102,8 +109,11 @@ fn record(outcome: &Outcome) -> Option<String> {
 fn rebuild(c: &Connection, kind: Keyed, text: &str) -> Option<Result<Recorded, StoreError>> {
     Some(match kind {
         Keyed::Send => {
-            let id = text.parse().ok()?;
-            read::message(c, id).map(Recorded::Message)
+            let (id, reply) = send_record(text)?;
+            read::message(c, id).and_then(|m| {
+                let reply = reply.map(|id| read::message(c, id)).transpose()?;
+                Ok(Recorded::Message(m, reply))
+            })
         }
         Keyed::Consume => {
             let mut fields = text.split(' ');
@@ -136,10 +146,21 @@ fn rebuild(c: &Connection, kind: Keyed, text: &str) -> Option<Result<Recorded, S
     })
 }
 
+/// A `Send` record: the message id, and the reply taken for it.
+pub(super) fn send_record(text: &str) -> Option<(i64, Option<i64>)> {
+    let mut fields = text.split(' ');
+    let id = fields.next()?.parse().ok()?;
+    let reply = match fields.next() {
+        Some(field) => Some(field.parse().ok()?),
+        None => None,
+    };
+    fields.next().is_none().then_some((id, reply))
+}
+
 /// The outcome `w` had the first time, from its record.
 fn outcome(recorded: Recorded, w: &Write) -> Outcome {
     match recorded {
-        Recorded::Message(m) => Outcome::Message(m),
+        Recorded::Message(m, _) => Outcome::Message(m),
         Recorded::Page(page) => Outcome::Page(page),
         Recorded::Version(v) => Outcome::Version(v),
         Recorded::Released(r) => Outcome::Released(r),

@@ -1,5 +1,5 @@
 //! Tests of the SQLite backend's semantics: inbox and cursor, receipts, at-most-once keys,
-//! state, claims, batches and failed commits.
+//! state, claims, batches and failed commits, replies taken out of order and threads.
 
 use tempfile::TempDir;
 
@@ -149,4 +149,5 @@ fn ids(page: &Page) -> Vec<i64> {
 
 mod inbox;
 mod keys;
+mod replies;
 mod state_claims;

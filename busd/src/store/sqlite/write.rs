@@ -37,6 +37,20 @@ pub(super) fn apply(c: &Connection, w: &Write) -> Result<Outcome, StoreError> {
             now,
             ..
         } => send(c, sender, to, content, *reply_to, *now),
+        Write::Ask {
+            sender,
+            to,
+            content,
+            reply_to,
+            now,
+            ..
+        } => {
+            let sent = send(c, sender, to, content, *reply_to, *now)?;
+            if let Outcome::Message(m) = &sent {
+                super::reply::reserve(c, sender, m.id)?;
+            }
+            Ok(sent)
+        }
         Write::Consume {
             name, limit, now, ..
         } => consume(c, name, *limit, *now),
@@ -59,6 +73,14 @@ pub(super) fn apply(c: &Connection, w: &Write) -> Result<Outcome, StoreError> {
         Write::Release {
             path, owner, now, ..
         } => release(c, path, owner, *now),
+        Write::TakeReply {
+            key,
+            name,
+            message,
+            keep_until,
+            last,
+            now,
+        } => super::reply::take(c, key.as_ref(), name, *message, *keep_until, *last, *now),
     }
 }
 
@@ -126,11 +148,11 @@ fn send(
     }))
 }
 
-/// Hand over up to `limit` unread messages: move the cursor past exactly those and record
-/// their receipts. When that emptied the inbox the cursor jumps to the newest message instead
-/// (nothing between is for `name`), so a broadcaster does not rescan its own broadcasts.
-/// A reader without an agents row gets one when it reads something; an existing one is marked
-/// seen.
+/// Hand over up to `limit` unread messages: move the cursor past exactly those (never past a
+/// reserved reply) and record their receipts. When that emptied the inbox the cursor jumps to
+/// the newest message instead (nothing between is for `name`), so a broadcaster does not
+/// rescan its own broadcasts. A reader without an agents row gets one when it reads something;
+/// an existing one is marked seen.
 fn consume(c: &Connection, name: &str, limit: u32, now: f64) -> Result<Outcome, StoreError> {
     let cursor = read::cursor(c, name)?;
     let messages = read::inbox(c, name, cursor, limit)?;
@@ -141,6 +163,13 @@ fn consume(c: &Connection, name: &str, limit: u32, now: f64) -> Result<Outcome, 
         newest.unwrap_or(0).max(cursor)
     } else {
         messages.last().map_or(cursor, |m| m.id)
+    };
+    // Never past a reply reserved for an ask: it must stay unread for the inbox should the
+    // reservation go without the ask taking it (busd restarting). What the cursor stays
+    // behind and was handed over now has its receipt, so it is not handed over again.
+    let new_cursor = match super::reply::first_reserved(c, name, cursor)? {
+        Some(reserved) => new_cursor.min(reserved - 1),
+        None => new_cursor,
     };
     if messages.is_empty() {
         // Reading nothing makes no agent: `bus inbox --as TYPO` must not add a name.
@@ -154,16 +183,22 @@ fn consume(c: &Connection, name: &str, limit: u32, now: f64) -> Result<Outcome, 
         )?
         .execute((name, now, new_cursor))?;
     }
-    let mut receipt = c.prepare_cached(
-        "INSERT INTO deliveries(message_id, recipient, read, read_ts) VALUES (?1, ?2, 1, ?3) \
-         ON CONFLICT(message_id, recipient) DO UPDATE SET read = 1, read_ts = excluded.read_ts \
-         WHERE read IS NOT 1",
-    )?;
     for m in &messages {
-        receipt.execute((m.id, name, now))?;
+        receipt(c, m.id, name, now)?;
     }
     let pending = read::unread(c, name, new_cursor)?;
     Ok(Outcome::Page(Page { messages, pending }))
+}
+
+/// Record that `name` has read message `id` (a first receipt is kept).
+pub(super) fn receipt(c: &Connection, id: i64, name: &str, now: f64) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO deliveries(message_id, recipient, read, read_ts) VALUES (?1, ?2, 1, ?3) \
+         ON CONFLICT(message_id, recipient) DO UPDATE SET read = 1, read_ts = excluded.read_ts \
+         WHERE read IS NOT 1",
+    )?
+    .execute((id, name, now))?;
+    Ok(())
 }
 
 fn set_state(

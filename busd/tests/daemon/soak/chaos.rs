@@ -1,8 +1,10 @@
-//! Crash chaos: sessions send, append to state, claim and drain continuously while busd is
-//! `kill -9`ed at random moments; they start a new busd by themselves (the next call of any of
-//! them does) and resend what was interrupted. Afterwards every acknowledged message was
-//! delivered exactly once to each recipient, every acknowledged append is in its key exactly
-//! once, and no path ever had two owners.
+//! Crash chaos: sessions send, ask (`send(wait_reply)`, answered by the drainers of the
+//! others), append to state, claim and drain continuously while busd is `kill -9`ed at random
+//! moments; they start a new busd by themselves (the next call of any of them does) and resend
+//! what was interrupted. Afterwards every acknowledged message was delivered exactly once to
+//! each recipient (a reply through the ask that waited for it or through the inbox, never
+//! both), every acknowledged append is in its key exactly once, and no path ever had two
+//! owners.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -51,7 +53,13 @@ struct Shared {
     beliefs: Beliefs,
     stop_work: CancellationToken,
     stop_drain: CancellationToken,
+    /// Held (shared) by a drainer while it answers an ask; taken once the work stops, so that
+    /// no answer is still on its way when the final drain begins.
+    answering: tokio::sync::RwLock<()>,
 }
+
+/// The content of an ask carries this mark: its addressee's drainer answers it.
+const ASK: &str = ":ask";
 
 /// What one session's worker did.
 #[derive(Default)]
@@ -62,6 +70,8 @@ struct Work {
     appends: Appends,
     /// The path it believes it holds at the end.
     held: Option<String>,
+    /// Asks acknowledged, and how many of them returned their reply.
+    asks: (u64, u64),
 }
 
 pub async fn run(settings: &Settings) -> Vec<Row> {
@@ -98,6 +108,7 @@ pub async fn run(settings: &Settings) -> Vec<Row> {
         beliefs: Beliefs::default(),
         stop_work: CancellationToken::new(),
         stop_drain: CancellationToken::new(),
+        answering: tokio::sync::RwLock::new(()),
     });
 
     let mut workers = Vec::new();
@@ -133,14 +144,17 @@ pub async fn run(settings: &Settings) -> Vec<Row> {
     shared.stop_work.cancel();
     let mut held = Vec::new();
     let mut appends = Vec::new();
+    let mut asks = (0, 0);
     for (i, w) in workers.into_iter().enumerate() {
         let mut work = w.await.unwrap();
+        asks = (asks.0 + work.asks.0, asks.1 + work.asks.1);
         merge(&mut rows[0], work.messages);
         merge(&mut rows[1], work.state);
         merge(&mut rows[2], work.claims);
         held.extend(work.held.take().map(|p| (p, names[i].clone())));
         appends.push((names[i].clone(), work.appends));
     }
+    drop(shared.answering.write().await);
     shared.stop_drain.cancel();
     for d in drainers {
         let row = d.await.unwrap();
@@ -158,6 +172,10 @@ pub async fn run(settings: &Settings) -> Vec<Row> {
     rows[0].note(format!(
         "{kills} kill -9 of busd, {starts} starts; {acked} sends acknowledged, {maybe} failed (maybe applied); {shims} of {} sessions are bus-shim processes",
         names.len()
+    ));
+    rows[0].note(format!(
+        "{} asks acknowledged, {} of them returned their reply (the others' replies came as mail)",
+        asks.0, asks.1
     ));
     if kills < settings.kills {
         rows[0].error(format!("only {kills} kills, fewer than {}", settings.kills));
@@ -192,7 +210,29 @@ async fn work(session: Arc<Session>, me: String, shared: Arc<Shared>, mut rng: R
         let token = format!("{me}:{seq}");
         let roll = rng.below(20);
         let started = Instant::now();
-        if roll < 15 {
+        if roll == 1 {
+            let to = others[rng.below(others.len() as u64) as usize].as_str();
+            let token = format!("{token}{ASK}");
+            let asked = session.ask(to, &token, 0.3).await;
+            w.messages.latencies.push(started.elapsed());
+            match asked {
+                Ok((id, reply)) => {
+                    shared.ledger.sent(&me, to, token, Some(id));
+                    w.asks.0 += 1;
+                    if let Some(reply) = reply {
+                        w.asks.1 += 1;
+                        shared.ledger.got(&me, reply.id, reply.content);
+                    }
+                }
+                Err(e) => {
+                    match e {
+                        Fail::Unavailable(_) => w.messages.note(format!("{me}: ask {e}")),
+                        _ => w.messages.error(format!("{me}: ask failed: {e}")),
+                    }
+                    shared.ledger.sent(&me, to, token, None);
+                }
+            }
+        } else if roll < 15 {
             let to = if roll == 0 {
                 proto::limits::BROADCAST
             } else {
@@ -293,6 +333,13 @@ async fn drain(session: Arc<Session>, me: String, shared: Arc<Shared>) -> Row {
             Ok((messages, pending)) => {
                 let empty = messages.is_empty();
                 for m in messages {
+                    if let Some(asker) = m
+                        .content
+                        .strip_suffix(ASK)
+                        .and_then(|t| t.split(':').next())
+                    {
+                        answer(&session, &me, asker, m.id, &shared, &mut row).await;
+                    }
                     shared.ledger.got(&me, m.id, m.content);
                 }
                 if finishing && empty && pending == 0 {
@@ -305,6 +352,26 @@ async fn drain(session: Arc<Session>, me: String, shared: Arc<Shared>) -> Row {
                     return row;
                 }
             }
+        }
+    }
+}
+
+/// Answer the ask `id` of `asker`, unless the work has stopped (then its ask has given up
+/// long ago, and an answer now could land after the asker's final drain).
+async fn answer(session: &Session, me: &str, asker: &str, id: i64, shared: &Shared, row: &mut Row) {
+    let _answering = shared.answering.read().await;
+    if shared.stop_work.is_cancelled() {
+        return;
+    }
+    let token = format!("{me}:re{id}");
+    match session.reply(asker, &token, id).await {
+        Ok(reply) => shared.ledger.sent(me, asker, token, Some(reply)),
+        Err(e) => {
+            match e {
+                Fail::Unavailable(_) => row.note(format!("{me}: answer {e}")),
+                _ => row.error(format!("{me}: answer failed: {e}")),
+            }
+            shared.ledger.sent(me, asker, token, None);
         }
     }
 }

@@ -87,6 +87,71 @@ impl Session {
         }
     }
 
+    /// Send `content` to `to` answering message `reply_to`.
+    pub async fn reply(&self, to: &str, content: &str, reply_to: i64) -> Result<i64, Fail> {
+        match self {
+            Session::Client(c) => {
+                let request = Request::Send {
+                    to: to.into(),
+                    content: content.into(),
+                    reply_to: Some(reply_to),
+                };
+                match client_call(c, request).await? {
+                    Response::Sent(s) => Ok(s.id),
+                    other => Err(Fail::Other(format!("send answered {other:?}"))),
+                }
+            }
+            Session::Shim(s) => {
+                let args = json!({"to": to, "content": content, "reply_to": reply_to});
+                let sent = shim_call(s, "send", args).await?;
+                sent["id"]
+                    .as_i64()
+                    .ok_or_else(|| Fail::Other(format!("send answered {sent}")))
+            }
+        }
+    }
+
+    /// Send and wait up to `wait` seconds for the first reply (`send(wait_reply)`).
+    pub async fn ask(
+        &self,
+        to: &str,
+        content: &str,
+        wait: f64,
+    ) -> Result<(i64, Option<Got>), Fail> {
+        match self {
+            Session::Client(c) => {
+                let request = Request::Ask {
+                    to: to.into(),
+                    content: content.into(),
+                    reply_to: None,
+                    wait,
+                };
+                match client_call(c, request).await? {
+                    Response::Asked(a) => Ok((
+                        a.id,
+                        a.reply.map(|m| Got {
+                            id: m.id,
+                            content: m.content,
+                        }),
+                    )),
+                    other => Err(Fail::Other(format!("ask answered {other:?}"))),
+                }
+            }
+            Session::Shim(s) => {
+                let args = json!({"to": to, "content": content, "wait_reply": wait});
+                let asked = shim_call(s, "send", args).await?;
+                let id = asked["id"]
+                    .as_i64()
+                    .ok_or_else(|| Fail::Other(format!("send answered {asked}")))?;
+                let reply = asked["reply"].as_object().map(|m| Got {
+                    id: m["id"].as_i64().unwrap_or(-1),
+                    content: m["content"].as_str().unwrap_or("").to_owned(),
+                });
+                Ok((id, reply))
+            }
+        }
+    }
+
     /// Consume up to `limit` messages, waiting up to `wait` seconds; also the count left.
     pub async fn inbox(&self, wait: f64, limit: u32) -> Result<(Vec<Got>, u64), Fail> {
         match self {

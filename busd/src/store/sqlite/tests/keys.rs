@@ -289,10 +289,13 @@ fn a_key_reused_for_another_command_is_refused_not_answered_with_its_outcome() {
             key: key(2).unwrap(),
             kind: Keyed::Send
         }),
-        Outcome::Applied(Some(Recorded::Message(match first {
-            Outcome::Message(m) => m,
-            other => panic!("{other:?}"),
-        })))
+        Outcome::Applied(Some(Recorded::Message(
+            match first {
+                Outcome::Message(m) => m,
+                other => panic!("{other:?}"),
+            },
+            None
+        )))
     );
     assert_eq!(
         bus.read(Read::Applied {

@@ -1,0 +1,37 @@
+//! `bus send … --wait-reply S`: send, then wait for the first reply and print it.
+
+use proto::client::Client;
+use proto::{Request, SendResult};
+
+use super::reply;
+use crate::identity;
+use crate::output::{self, arg_or_stdin};
+
+pub async fn send(
+    client: &Client,
+    me: Option<&str>,
+    json: bool,
+    to: String,
+    content: String,
+    reply_to: Option<i64>,
+    wait: f64,
+) -> anyhow::Result<()> {
+    let content = arg_or_stdin(content)?;
+    identity::act_as_resolved(client, me).await?;
+    let request = Request::Ask {
+        to,
+        content,
+        reply_to,
+        wait,
+    };
+    let asked = reply!(client.call(request).await?, Asked);
+    if json {
+        return output::json(&SendResult::from(asked));
+    }
+    println!("sent #{} to {}", asked.id, asked.to);
+    match &asked.reply {
+        Some(m) => println!("{}", output::message(m)),
+        None => println!("no reply within {}", output::duration(wait)),
+    }
+    Ok(())
+}
