@@ -60,3 +60,38 @@ async fn a_stopped_busd_is_named_instead_of_waited_on() {
     // Running again, it answers the same client.
     assert!(call(&client, Request::Whoami).await.is_ok());
 }
+
+#[tokio::test]
+async fn every_waiting_call_is_given_its_wait_before_the_deadline() {
+    let bus = TestBus::start().await;
+    let client = Client::new(ClientOptions {
+        answer_within: Duration::from_millis(300),
+        ..bus.options(ClientKind::Other)
+    });
+    register(&client, "patient").await.expect("registers");
+    // Each waits 1 s for something that never comes, over three times the margin: the answer
+    // is the empty one, not "busd has not answered".
+    let state = client
+        .call(Request::WaitState {
+            key: "never.written".into(),
+            after_version: 0,
+            wait: 1.0,
+        })
+        .await;
+    assert!(
+        matches!(&state, Ok(Response::State(list)) if list.state.is_empty()),
+        "{state:?}"
+    );
+    let asked = client
+        .call(Request::Ask {
+            to: "nobody-answers".into(),
+            content: "anyone?".into(),
+            reply_to: None,
+            wait: 1.0,
+        })
+        .await;
+    assert!(
+        matches!(&asked, Ok(Response::Asked(a)) if a.reply.is_none()),
+        "{asked:?}"
+    );
+}
