@@ -29,10 +29,10 @@ impl Bins {
         let root = crate::opts::workspace();
         if build {
             eprintln!(
-                "building the release binaries (cargo build --release --workspace --bins)..."
+                "building the release binaries (cargo build --release --bins, the members)..."
             );
             let status = std::process::Command::new(env!("CARGO"))
-                .args(["build", "--release", "--workspace", "--bins", "--quiet"])
+                .args(["build", "--release", "--bins", "--quiet"])
                 .current_dir(&root)
                 .status()
                 .context("running cargo build")?;
