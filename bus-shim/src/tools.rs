@@ -14,7 +14,7 @@ use proto::{
 };
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
-use rmcp::model::{ProgressNotificationParam, RequestMetaObject};
+use rmcp::model::RequestMetaObject;
 use rmcp::{Peer, RoleServer, tool, tool_router};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -233,24 +233,14 @@ impl Bus {
                 }
             })
         });
-        let progress = meta.get_progress_token().map(|token| {
-            let (wait, peer) = (a.wait, peer.clone());
-            tokio::spawn(async move {
-                let mut ticks = tokio::time::interval(PROGRESS_EVERY);
-                ticks.tick().await;
-                let mut elapsed = 0.0;
-                loop {
-                    ticks.tick().await;
-                    elapsed += PROGRESS_EVERY.as_secs_f64();
-                    let note = ProgressNotificationParam::new(token.clone(), elapsed)
-                        .with_total(wait)
-                        .with_message("waiting for mail");
-                    if peer.notify_progress(note).await.is_err() {
-                        break;
-                    }
-                }
-            })
-        });
+        let progress = coord::Waiting {
+            meta: &meta,
+            peer: &peer,
+            ct: &ct,
+            seconds: a.wait,
+            what: "waiting for mail",
+        }
+        .progress();
         let request = Request::Inbox {
             consume,
             limit: a.limit,

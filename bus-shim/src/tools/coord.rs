@@ -20,7 +20,7 @@ pub(super) struct Waiting<'a> {
 
 impl Waiting<'_> {
     /// Progress notifications every 10 s while the call waits, if the call carries a token.
-    fn progress(&self) -> Option<JoinHandle<()>> {
+    pub(super) fn progress(&self) -> Option<JoinHandle<()>> {
         let token = self.meta.get_progress_token()?;
         let (total, peer, what) = (self.seconds, self.peer.clone(), self.what);
         Some(tokio::spawn(async move {
