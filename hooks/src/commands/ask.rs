@@ -5,7 +5,7 @@ use proto::{Request, SendResult};
 
 use super::reply;
 use crate::identity;
-use crate::output::{self, arg_or_stdin};
+use crate::output::{self, arg_or_stdin, say};
 
 pub async fn send(
     client: &Client,
@@ -28,10 +28,10 @@ pub async fn send(
     if json {
         return output::json(&SendResult::from(asked));
     }
-    println!("sent #{} to {}", asked.id, asked.to);
+    say!("sent #{} to {}", asked.id, asked.to)?;
     match &asked.reply {
-        Some(m) => println!("{}", output::message(m)),
-        None => println!("no reply within {}", output::duration(wait)),
+        Some(m) => say!("{}", output::message(m))?,
+        None => say!("no reply within {}", output::duration(wait))?,
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use proto::{Message, Request};
 
 use super::reply;
 use crate::identity;
-use crate::output;
+use crate::output::{self, say};
 
 pub async fn print(client: &Client, me: Option<&str>, json: bool, id: i64) -> anyhow::Result<()> {
     identity::act_as_resolved(client, me).await?;
@@ -16,9 +16,12 @@ pub async fn print(client: &Client, me: Option<&str>, json: bool, id: i64) -> an
         return output::json(&page);
     }
     if page.messages.is_empty() {
-        println!("no message of that thread is yours to see");
+        say!("no message of that thread is yours to see")?;
     }
-    print!("{}", tree(&page.messages));
+    std::io::Write::write_all(
+        &mut std::io::stdout().lock(),
+        tree(&page.messages).as_bytes(),
+    )?;
     Ok(())
 }
 
