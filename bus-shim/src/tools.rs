@@ -40,9 +40,12 @@ pub struct Bus {
 
 impl Bus {
     /// A server over `client`; when `name` is given it is registered in the background and
-    /// tool calls wait for that to finish.
+    /// tool calls wait for that to finish. Under Claude Code the shim first tells busd which
+    /// Claude Code process it serves (`Attach`), so the session's hooks find its name by that
+    /// process, which `/clear` and `/resume` do not change.
     pub fn new(client: Client, name: Option<String>) -> Bus {
-        let (done, started) = watch::channel(name.is_none());
+        let host = proto::Host::of_server();
+        let (done, started) = watch::channel(name.is_none() && host.is_none());
         let bus = Bus {
             client,
             held: Arc::default(),
@@ -50,9 +53,18 @@ impl Bus {
             started,
             tool_router: compact(Self::tool_router()),
         };
-        if let Some(name) = name {
-            let (client, note) = (bus.client.clone(), bus.startup_note.clone());
-            tokio::spawn(async move {
+        if name.is_none() && host.is_none() {
+            return bus;
+        }
+        let (client, note) = (bus.client.clone(), bus.startup_note.clone());
+        tokio::spawn(async move {
+            if let Some(host) = host.clone() {
+                let naming = name.is_some();
+                if let Err(e) = client.call(Request::Attach { host, naming }).await {
+                    tracing::warn!("could not tell busd which Claude Code this serves: {e}");
+                }
+            }
+            if let Some(name) = name {
                 let request = Request::Register {
                     name: name.clone(),
                     role: None,
@@ -67,11 +79,19 @@ impl Bus {
                         );
                         *note.lock().unwrap() =
                             Some(format!("BUS_NAME '{name}' could not be registered ({e})"));
+                        // No name follows: hooks waiting for one stop waiting.
+                        if let Some(host) = host {
+                            let attach = Request::Attach {
+                                host,
+                                naming: false,
+                            };
+                            let _ = client.call(attach).await;
+                        }
                     }
                 }
-                let _ = done.send(true);
-            });
-        }
+            }
+            let _ = done.send(true);
+        });
         bus
     }
 

@@ -177,6 +177,7 @@ pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>) {
     if let Identity::Session(name) = identity {
         release_name(&shared, id, name).await;
     }
+    shared.presence.detach(id);
     shared.presence.connection_closed();
     tracing::info!(conn = id, "disconnected");
 }

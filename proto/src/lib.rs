@@ -11,6 +11,7 @@ pub mod client;
 pub mod error;
 pub mod frame;
 pub mod handshake;
+pub mod host;
 pub mod limits;
 pub mod overlap;
 pub mod paths;
@@ -20,11 +21,12 @@ pub mod wire;
 
 pub use error::{ErrorKind, WireError};
 pub use handshake::{ClientKind, Hello, Welcome};
+pub use host::Host;
 pub use wire::*;
 
 /// The version of the protocol spoken after the handshake. Bump it whenever [`Request`],
 /// [`Response`] or any type inside them changes shape: postcard is not self-describing.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The version of the claude-bus binaries, reported by `bus status` and in the handshake.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

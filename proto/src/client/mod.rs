@@ -107,6 +107,9 @@ struct Inner {
     rebind: Mutex<Option<Request>>,
     /// Why the identity was lost on the last reconnect (its name was taken meanwhile).
     lost: Mutex<Option<WireError>>,
+    /// The Claude Code process this client serves, told to each new connection
+    /// (`Request::Attach`), before its identity.
+    host: Mutex<Option<crate::Host>>,
 }
 
 impl Client {
@@ -119,6 +122,7 @@ impl Client {
                 conn: tokio::sync::Mutex::new(None),
                 rebind: Mutex::new(None),
                 lost: Mutex::new(None),
+                host: Mutex::new(None),
             }),
         }
     }
@@ -249,6 +253,10 @@ impl Client {
     }
 
     fn remember_identity(&self, request: &Request, answer: &Result<Response, WireError>) {
+        if let (Request::Attach { host, .. }, Ok(_)) = (request, answer) {
+            *self.inner.host.lock().unwrap() = Some(host.clone());
+            return;
+        }
         let rebind = match (request, answer) {
             (Request::Register { .. }, Ok(Response::Registered(r))) => Request::Register {
                 name: r.name.clone(),
@@ -334,9 +342,21 @@ impl Client {
     }
 
     async fn bind_again(&self, conn: &Conn) {
-        let Some(request) = self.inner.rebind.lock().unwrap().clone() else {
-            return;
-        };
+        let rebind = self.inner.rebind.lock().unwrap().clone();
+        let host = self.inner.host.lock().unwrap().clone();
+        if let Some(host) = host {
+            let naming = matches!(rebind, Some(Request::Register { .. }));
+            self.send_again(conn, Request::Attach { host, naming })
+                .await;
+        }
+        if let Some(request) = rebind {
+            self.send_again(conn, request).await;
+        }
+    }
+
+    /// Send what a new connection must know before any call: the host, then the identity.
+    async fn send_again(&self, conn: &Conn, request: Request) {
+        let rebinds = !matches!(request, Request::Attach { .. });
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let Ok(frame) = frame::encode(&Envelope {
             id,
@@ -349,11 +369,14 @@ impl Client {
             return;
         }
         match reply.await {
-            Ok(Ok(_)) => tracing::info!("reconnected to busd and bound the identity again"),
-            Ok(Err(e)) => {
+            Ok(Ok(_)) => tracing::info!(request = request.name(), "told the new connection again"),
+            Ok(Err(e)) if rebinds => {
                 tracing::warn!(error = %e, "reconnected to busd but could not bind the identity again");
                 *self.inner.rebind.lock().unwrap() = None;
                 *self.inner.lost.lock().unwrap() = Some(e);
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not tell busd again which process this serves");
             }
             Err(_) => {}
         }
