@@ -10,8 +10,20 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
 use crate::tools::Bus;
 
-const INSTRUCTIONS: &str = "claude-bus connects the Claude Code sessions on this machine. \
-Start with register(name), then agents, get_state and inbox. To listen, call inbox(wait=...) in a loop.";
+/// What the model reads about the server (Claude Code puts it in the system prompt): short,
+/// and naming the tools as Claude Code lists them, with the ToolSearch call that loads them
+/// where MCP tools are deferred, so the first call finds them.
+fn instructions() -> String {
+    let t = proto::host::tool_name;
+    format!(
+        "claude-bus connects the Claude Code sessions on this machine: mail, shared state, file \
+         claims. Its tools are {} (register, send, inbox, agents, get_state, claim, ...). If they \
+         are deferred, load them first with {}. Start with register(name); answer mail with \
+         send(to, content, reply_to); to listen, call inbox(wait=...) in a loop.",
+        t("*").replace('*', "<tool>"),
+        proto::host::tool_search(&["register", "send", "inbox", "agents"])
+    )
+}
 
 /// How rmcp words arguments that do not deserialize.
 const ARGUMENT_ERROR: &str = "failed to deserialize parameters:";
@@ -21,7 +33,7 @@ impl ServerHandler for Bus {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("claude-bus", proto::VERSION))
-            .with_instructions(INSTRUCTIONS)
+            .with_instructions(instructions())
     }
 
     /// Like the generated one, but a refusal of the arguments themselves (wrong types, missing

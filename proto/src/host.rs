@@ -120,6 +120,25 @@ fn ps(pid: u32, field: &str) -> Option<String> {
     (out.status.success() && !text.is_empty()).then_some(text)
 }
 
+/// How Claude Code names the bus tool `tool` in this session: `mcp__plugin_claude-bus_bus__TOOL`
+/// for the plugin's server (Claude Code sets `CLAUDE_PLUGIN_ROOT` for a plugin's servers and
+/// hooks), else `mcp__bus__TOOL`, the server `install.sh` adds with `claude mcp add bus`.
+pub fn tool_name(tool: &str) -> String {
+    let plugin = std::env::var_os("CLAUDE_PLUGIN_ROOT").is_some_and(|r| !r.is_empty());
+    if plugin {
+        format!("mcp__plugin_claude-bus_bus__{tool}")
+    } else {
+        format!("mcp__bus__{tool}")
+    }
+}
+
+/// How a model in a session whose MCP tools are deferred loads these tools: the ToolSearch
+/// call Claude Code's own listing asks for (`select:NAME,NAME`).
+pub fn tool_search(tools: &[&str]) -> String {
+    let names: Vec<String> = tools.iter().map(|t| tool_name(t)).collect();
+    format!("ToolSearch query \"select:{}\"", names.join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

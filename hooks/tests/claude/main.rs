@@ -15,6 +15,7 @@ mod post_tool;
 #[path = "../cli/process.rs"]
 mod process;
 mod session;
+mod tools;
 
 #[test]
 fn the_pinned_version_is_the_one_package_json_installs() {
