@@ -2,6 +2,7 @@
 //!
 //! stdout carries MCP frames only; logs go to stderr.
 
+mod channel;
 mod held;
 mod params;
 mod server;

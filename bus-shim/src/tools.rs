@@ -28,13 +28,15 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// The MCP server of one session.
 #[derive(Clone)]
 pub struct Bus {
-    client: Client,
+    pub(crate) client: Client,
     /// Messages consumed by a cancelled `inbox` call, for the next one.
     held: Arc<Held>,
     /// Why the `BUS_NAME` registration at start failed, for the first identity-bound call.
     startup_note: Arc<Mutex<Option<String>>>,
     /// Becomes true once the start-up registration (if any) has finished.
     started: watch::Receiver<bool>,
+    /// The name this session registered, for the channel's pushes.
+    pub(crate) named: Arc<watch::Sender<Option<String>>>,
     pub(crate) tool_router: ToolRouter<Bus>,
 }
 
@@ -51,12 +53,17 @@ impl Bus {
             held: Arc::default(),
             startup_note: Arc::default(),
             started,
+            named: Arc::new(watch::Sender::new(None)),
             tool_router: compact(Self::tool_router()),
         };
         if name.is_none() && host.is_none() {
             return bus;
         }
-        let (client, note) = (bus.client.clone(), bus.startup_note.clone());
+        let (client, note, named) = (
+            bus.client.clone(),
+            bus.startup_note.clone(),
+            bus.named.clone(),
+        );
         tokio::spawn(async move {
             if let Some(host) = host.clone() {
                 let naming = name.is_some();
@@ -71,7 +78,10 @@ impl Bus {
                     owns: None,
                 };
                 match client.call(request).await {
-                    Ok(_) => tracing::info!(name, "registered BUS_NAME"),
+                    Ok(_) => {
+                        tracing::info!(name, "registered BUS_NAME");
+                        named.send_replace(Some(name));
+                    }
                     Err(e) => {
                         tracing::warn!(
                             name,
@@ -154,7 +164,7 @@ impl Bus {
         Parameters(a): Parameters<RegisterArgs>,
     ) -> Result<Json<Registered>, String> {
         *self.startup_note.lock().unwrap() = None;
-        expect!(
+        let registered = expect!(
             self.call(Request::Register {
                 name: a.name,
                 role: a.role,
@@ -162,7 +172,11 @@ impl Bus {
             })
             .await,
             Registered
-        )
+        );
+        if let Ok(Json(r)) = &registered {
+            self.named.send_replace(Some(r.name.clone()));
+        }
+        registered
     }
 
     #[tool(description = "This session's bound name, or null before register.")]

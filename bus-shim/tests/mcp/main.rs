@@ -1,6 +1,7 @@
 //! End-to-end tests: real bus-shim processes over MCP stdio, a real busd behind them.
 
 mod badargs;
+mod channel;
 mod common;
 mod concurrency;
 mod identity;
