@@ -2,6 +2,7 @@
 //! [`install`]) running the plugin against a scripted fake Messages API ([`fake_api`]), on a
 //! temp bus, in its three modes ([`session`]). They skip, saying so, when `npm` is missing.
 
+mod channel;
 mod clear;
 #[allow(unused_imports)]
 #[path = "../cli/common.rs"]

@@ -173,8 +173,19 @@ impl Place {
 
     /// `claude -p PROMPT`: runs one turn (and whatever its hooks add) and exits.
     pub fn headless(&self, claude: &Path, prompt: &str) -> tokio::process::Child {
+        self.headless_with(claude, prompt, &[])
+    }
+
+    /// `claude -p PROMPT` with more flags.
+    pub fn headless_with(
+        &self,
+        claude: &Path,
+        prompt: &str,
+        extra: &[&str],
+    ) -> tokio::process::Child {
         let mut args = vec!["-p".to_owned(), prompt.to_owned()];
         args.extend(Self::common_args());
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         self.command(claude, &args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
