@@ -54,4 +54,13 @@ async fn a_name_only_the_shim_knows_reaches_the_first_request_on_a_fresh_bus() {
         "the first request has no bus context: {:#?}",
         api.summary()
     );
+    // That server's instructions name its tools in its own form, as Claude Code lists them.
+    assert!(
+        first.contains(r#"ToolSearch query "select:mcp__bus__register"#),
+        "the claude mcp add form is not named"
+    );
+    assert!(
+        first.lines().any(|l| l.trim() == "mcp__bus__register"),
+        "Claude Code does not list mcp__bus__register"
+    );
 }
