@@ -25,10 +25,14 @@ pub use input::HookInput;
 /// How long a hook may take to reach busd and learn its name.
 const CONNECT_WITHIN: Duration = Duration::from_secs(5);
 
-/// How long a context hook waits for its session's shim to register its name: the shim
+/// How long SessionStart waits for its session's shim to register its name: the shim
 /// connects a few hundred milliseconds after SessionStart; a shim that has connected without
 /// a name to register ends the wait at once.
 const NAME_WITHIN: Duration = Duration::from_secs(3);
+
+/// The same for UserPromptSubmit, shorter: it runs on every prompt, and by the first one the
+/// shim has connected unless the session has none (then every prompt would pay the wait).
+const PROMPT_NAME_WITHIN: Duration = Duration::from_secs(1);
 
 /// How a hook ends.
 #[derive(Debug)]
@@ -51,12 +55,16 @@ pub struct Session {
 pub async fn run(cmd: HookCommand, as_name: Option<String>) -> ExitCode {
     let input = HookInput::from_stdin();
     let outcome = async {
-        let context = matches!(cmd, HookCommand::Prompt | HookCommand::SessionStart);
+        let wait = match cmd {
+            HookCommand::SessionStart => NAME_WITHIN,
+            HookCommand::Prompt => PROMPT_NAME_WITHIN,
+            _ => Duration::ZERO,
+        };
         let connect = session(
             as_name.as_deref(),
             &input,
             starts_busd(&cmd, as_name.as_deref()),
-            if context { NAME_WITHIN } else { Duration::ZERO },
+            wait,
         );
         let Some(session) = tokio::time::timeout(CONNECT_WITHIN, connect)
             .await
