@@ -2,6 +2,7 @@
 //!
 //! stdout carries MCP frames only; logs go to stderr.
 
+mod channel;
 mod cli;
 mod held;
 mod params;

@@ -3,15 +3,30 @@
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ServerCapabilities, ServerConfig,
+    ProtocolVersion, ServerCapabilities, ServerConfig,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext};
+use std::borrow::Cow;
+
+use crate::channel;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
 use crate::tools::Bus;
 
-const INSTRUCTIONS: &str = "claude-bus connects the Claude Code sessions on this machine. \
-Start with register(name), then agents, get_state and inbox. To listen, call inbox(wait=...) in a loop.";
+/// What the model reads about the server (Claude Code puts it in the system prompt): short,
+/// and naming the tools as Claude Code lists them, with the ToolSearch call that loads them
+/// where MCP tools are deferred, so the first call finds them.
+fn instructions() -> String {
+    let t = proto::host::tool_name;
+    format!(
+        "claude-bus connects the Claude Code sessions on this machine: mail, shared state, file \
+         claims. Its tools are {} (register, send, inbox, agents, get_state, claim, ...). If they \
+         are deferred, load them first with {}. Start with register(name); answer mail with \
+         send(to, content, reply_to); to listen, call inbox(wait=...) in a loop.",
+        t("*").replace('*', "<tool>"),
+        proto::host::tool_search(&["register", "send", "inbox", "agents"])
+    )
+}
 
 /// How rmcp words arguments that do not deserialize.
 const ARGUMENT_ERROR: &str = "failed to deserialize parameters:";
@@ -19,9 +34,29 @@ const ARGUMENT_ERROR: &str = "failed to deserialize parameters:";
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for Bus {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let mut capabilities = ServerCapabilities::builder().enable_tools().build();
+        if channel::enabled() {
+            capabilities.experimental = Some(channel::capability());
+        }
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("claude-bus", proto::VERSION))
-            .with_instructions(INSTRUCTIONS)
+            .with_instructions(instructions())
+    }
+
+    /// With channels on, no revision without `initialize` (2026-07-28): Claude Code takes
+    /// channel notifications only over the older ones.
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        if channel::enabled() {
+            channel::protocols()
+        } else {
+            Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS)
+        }
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if channel::enabled() {
+            channel::start(self.client.clone(), self.named.subscribe(), context.peer);
+        }
     }
 
     /// Like the generated one, but a refusal of the arguments themselves (wrong types, missing

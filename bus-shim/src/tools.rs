@@ -31,38 +31,60 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// The MCP server of one session.
 #[derive(Clone)]
 pub struct Bus {
-    client: Client,
+    pub(crate) client: Client,
     /// Messages consumed by a cancelled `inbox` call, for the next one.
     held: Arc<Held>,
     /// Why the `BUS_NAME` registration at start failed, for the first identity-bound call.
     startup_note: Arc<Mutex<Option<String>>>,
     /// Becomes true once the start-up registration (if any) has finished.
     started: watch::Receiver<bool>,
+    /// The name this session registered, for the channel's pushes.
+    pub(crate) named: Arc<watch::Sender<Option<String>>>,
     pub(crate) tool_router: ToolRouter<Bus>,
 }
 
 impl Bus {
     /// A server over `client`; when `name` is given it is registered in the background and
-    /// tool calls wait for that to finish.
+    /// tool calls wait for that to finish. Under Claude Code the shim first tells busd which
+    /// Claude Code process it serves (`Attach`), so the session's hooks find its name by that
+    /// process, which `/clear` and `/resume` do not change.
     pub fn new(client: Client, name: Option<String>) -> Bus {
-        let (done, started) = watch::channel(name.is_none());
+        let host = proto::Host::of_server();
+        let (done, started) = watch::channel(name.is_none() && host.is_none());
         let bus = Bus {
             client,
             held: Arc::default(),
             startup_note: Arc::default(),
             started,
+            named: Arc::new(watch::Sender::new(None)),
             tool_router: compact(Self::tool_router()),
         };
-        if let Some(name) = name {
-            let (client, note) = (bus.client.clone(), bus.startup_note.clone());
-            tokio::spawn(async move {
+        if name.is_none() && host.is_none() {
+            return bus;
+        }
+        let (client, note, named) = (
+            bus.client.clone(),
+            bus.startup_note.clone(),
+            bus.named.clone(),
+        );
+        tokio::spawn(async move {
+            if let Some(host) = host.clone() {
+                let naming = name.is_some();
+                if let Err(e) = client.call(Request::Attach { host, naming }).await {
+                    tracing::warn!("could not tell busd which Claude Code this serves: {e}");
+                }
+            }
+            if let Some(name) = name {
                 let request = Request::Register {
                     name: name.clone(),
                     role: None,
                     owns: None,
                 };
                 match client.call(request).await {
-                    Ok(_) => tracing::info!(name, "registered BUS_NAME"),
+                    Ok(_) => {
+                        tracing::info!(name, "registered BUS_NAME");
+                        named.send_replace(Some(name));
+                    }
                     Err(e) => {
                         tracing::warn!(
                             name,
@@ -70,11 +92,19 @@ impl Bus {
                         );
                         *note.lock().unwrap() =
                             Some(format!("BUS_NAME '{name}' could not be registered ({e})"));
+                        // No name follows: hooks waiting for one stop waiting.
+                        if let Some(host) = host {
+                            let attach = Request::Attach {
+                                host,
+                                naming: false,
+                            };
+                            let _ = client.call(attach).await;
+                        }
                     }
                 }
-                let _ = done.send(true);
-            });
-        }
+            }
+            let _ = done.send(true);
+        });
         bus
     }
 
@@ -138,7 +168,7 @@ impl Bus {
         Parameters(a): Parameters<RegisterArgs>,
     ) -> Result<Json<Registered>, String> {
         *self.startup_note.lock().unwrap() = None;
-        expect!(
+        let registered = expect!(
             self.call(Request::Register {
                 name: a.name,
                 role: a.role,
@@ -146,7 +176,11 @@ impl Bus {
             })
             .await,
             Registered
-        )
+        );
+        if let Ok(Json(r)) = &registered {
+            self.named.send_replace(Some(r.name.clone()));
+        }
+        registered
     }
 
     #[tool(description = "This session's bound name, or null before register.")]

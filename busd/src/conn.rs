@@ -227,6 +227,7 @@ pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>, _slot: OwnedSemap
     if let Identity::Session(name) = identity {
         release_name(&shared, id, name).await;
     }
+    shared.presence.detach(id);
     shared.presence.connection_closed();
     tracing::info!(conn = id, "disconnected");
 }

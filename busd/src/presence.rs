@@ -106,6 +106,27 @@ pub struct Session {
     /// Unix seconds when the name was bound.
     pub since: f64,
     pub session_id: Option<String>,
+    /// The Claude Code process the connection serves (`Request::Attach`), if it said.
+    pub host: Option<proto::Host>,
+}
+
+/// What presence knows of a Claude Code session's name right now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Named {
+    /// A connected session holds this name.
+    Name(String),
+    /// The process's shim is connected and has no name to register: nothing to wait for.
+    None,
+    /// Not known yet: the shim has not connected, or is about to register.
+    Unknown,
+}
+
+/// A connection that said which Claude Code process it serves.
+#[derive(Debug, Clone)]
+struct Attached {
+    host: proto::Host,
+    /// A `Register` follows at once.
+    naming: bool,
 }
 
 /// A duplicate of a connection's socket, asked whether the peer closed its end. A client that
@@ -149,6 +170,9 @@ impl Peer {
 #[derive(Default)]
 pub struct Presence {
     inner: Mutex<Inner>,
+    /// Bumped by every change a waiting `Resolve` may be waiting for: a name bound, a
+    /// connection attached to or gone from a Claude Code process.
+    changed: watch::Sender<u64>,
 }
 
 #[derive(Default)]
@@ -160,6 +184,7 @@ struct Inner {
     slots: HashMap<String, (u64, CancellationToken)>,
     next_slot: u64,
     connections: u64,
+    attached: HashMap<ConnId, Attached>,
 }
 
 /// Marks a name as waiting for as long as it lives.
@@ -213,9 +238,73 @@ impl Presence {
         match inner.sessions.get(name) {
             Some(held) if held.conn != session.conn && !held.peer.is_gone() => Err(held.clone()),
             _ => {
+                let mut session = session;
+                if let Some(a) = inner.attached.get_mut(&session.conn) {
+                    a.naming = false;
+                    session.host = Some(a.host.clone());
+                }
                 inner.sessions.insert(name.to_owned(), session);
+                drop(inner);
+                self.changed.send_modify(|n| *n += 1);
                 Ok(())
             }
+        }
+    }
+
+    /// `conn` serves the Claude Code process `host`; `naming`: it registers a name next.
+    pub fn attach(&self, conn: ConnId, host: proto::Host, naming: bool) {
+        let mut inner = self.inner.lock().unwrap();
+        for s in inner.sessions.values_mut().filter(|s| s.conn == conn) {
+            s.host = Some(host.clone());
+        }
+        inner.attached.insert(conn, Attached { host, naming });
+        drop(inner);
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// `conn` closed.
+    pub fn detach(&self, conn: ConnId) {
+        if self.inner.lock().unwrap().attached.remove(&conn).is_some() {
+            self.changed.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// A receiver bumped by each change [`Presence::named`] may answer differently after.
+    pub fn watch_changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// The name of the Claude Code session of `host` or of one of `session_ids`: held by a
+    /// session with one of those ids, else by a shim of that process (the newest); or that
+    /// the process's shim has none to give.
+    pub fn named(&self, session_ids: &[String], host: Option<&proto::Host>) -> Named {
+        let inner = self.inner.lock().unwrap();
+        let newest = |f: &dyn Fn(&Session) -> bool| {
+            inner
+                .sessions
+                .iter()
+                .filter(|(_, s)| f(s) && !s.peer.is_gone())
+                .max_by(|a, b| a.1.since.total_cmp(&b.1.since))
+                .map(|(name, _)| name.clone())
+        };
+        let by_id = newest(&|s| {
+            s.session_id
+                .as_ref()
+                .is_some_and(|id| session_ids.contains(id))
+        });
+        if let Some(name) = by_id {
+            return Named::Name(name);
+        }
+        let Some(host) = host else {
+            return Named::Unknown;
+        };
+        if let Some(name) = newest(&|s| s.host.as_ref() == Some(host)) {
+            return Named::Name(name);
+        }
+        let mut shims = inner.attached.values().filter(|a| &a.host == host);
+        match shims.next() {
+            Some(first) if !first.naming && shims.all(|a| !a.naming) => Named::None,
+            _ => Named::Unknown,
         }
     }
 
@@ -246,17 +335,6 @@ impl Presence {
             .get(name)
             .filter(|s| !s.peer.is_gone())
             .cloned()
-    }
-
-    /// The name held by the session with this Claude Code session id, if connected.
-    pub fn name_of_session(&self, session_id: &str) -> Option<String> {
-        let inner = self.inner.lock().unwrap();
-        inner
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.session_id.as_deref() == Some(session_id))
-            .max_by(|a, b| a.1.since.total_cmp(&b.1.since))
-            .map(|(name, _)| name.clone())
     }
 
     /// Names held right now by sessions whose peer is there.
@@ -340,7 +418,42 @@ mod tests {
             role: "r".into(),
             since: 1.0,
             session_id: Some(format!("s{conn}")),
+            host: None,
         }
+    }
+
+    fn host(pid: u32) -> proto::Host {
+        proto::Host {
+            pid,
+            started: "100".into(),
+        }
+    }
+
+    #[test]
+    fn a_session_is_named_through_its_claude_code_process() {
+        let p = Presence::new();
+        let ids = |id: &str| vec![id.to_owned()];
+        // The shim of process 7 attaches, about to register.
+        p.attach(1, host(7), true);
+        assert_eq!(p.named(&ids("new"), Some(&host(7))), Named::Unknown);
+        p.bind("api", session(1)).unwrap();
+        // After /clear the hook's session id is new; the process is the same.
+        assert_eq!(
+            p.named(&ids("new"), Some(&host(7))),
+            Named::Name("api".into())
+        );
+        assert_eq!(p.named(&ids("s1"), None), Named::Name("api".into()));
+        // A reused pid with another start time is another process.
+        let reused = proto::Host {
+            pid: 7,
+            started: "999".into(),
+        };
+        assert_eq!(p.named(&ids("new"), Some(&reused)), Named::Unknown);
+        // A shim without a name: nothing to wait for.
+        p.attach(2, host(8), false);
+        assert_eq!(p.named(&[], Some(&host(8))), Named::None);
+        p.detach(2);
+        assert_eq!(p.named(&[], Some(&host(8))), Named::Unknown);
     }
 
     #[test]
@@ -352,7 +465,7 @@ mod tests {
         assert!(!p.unbind("api", 2));
         assert!(p.unbind("api", 1));
         p.bind("api", session(2)).unwrap();
-        assert_eq!(p.name_of_session("s2").as_deref(), Some("api"));
+        assert_eq!(p.named(&["s2".into()], None), Named::Name("api".into()));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! The name is, in order: `--as`, `BUS_NAME`, then the name that a Claude Code session
 //! registered through its bus-shim, found by session id (`CLAUDE_CODE_SESSION_ID`, and for hooks
-//! also the `session_id` of the hook's input). busd remembers which name each session holds.
+//! also the `session_id` of the hook's input) or, since `/clear` and `/resume` change the
+//! session id, by the Claude Code process itself (`CLAUDE_PID` and its start time), which the
+//! shim named to busd as it connected. busd remembers which name each session holds.
 
 use std::time::Duration;
 
@@ -25,28 +27,39 @@ pub fn session_from_env() -> Option<String> {
     non_empty(std::env::var("CLAUDE_CODE_SESSION_ID").ok())
 }
 
-/// The name to act as, or `None` when nothing names one.
+/// The name given by `--as` or `BUS_NAME`, if any.
+pub fn given(explicit: Option<&str>) -> Option<String> {
+    non_empty(explicit.map(str::to_owned)).or_else(|| non_empty(std::env::var("BUS_NAME").ok()))
+}
+
+/// The name to act as, or `None` when nothing names one. `wait`: how long busd may wait for
+/// the session's shim to register its name (a hook that runs before the shim connected).
 pub async fn resolve(
     client: &Client,
     explicit: Option<&str>,
     sessions: &[String],
+    wait: Duration,
 ) -> Result<Option<String>, ClientError> {
-    if let Some(name) =
-        non_empty(explicit.map(str::to_owned)).or_else(|| non_empty(std::env::var("BUS_NAME").ok()))
-    {
+    if let Some(name) = given(explicit) {
         return Ok(Some(name));
     }
-    for session_id in sessions {
-        let request = Request::Resolve {
-            session_id: session_id.clone(),
-        };
-        if let Response::Identity(found) = client.call(request).await?
-            && let Some(name) = found.name
-        {
-            return Ok(Some(name));
-        }
+    let host = proto::Host::of_hook();
+    if sessions.is_empty() && host.is_none() {
+        return Ok(None);
     }
-    Ok(None)
+    let request = Request::Resolve {
+        session_ids: sessions.to_vec(),
+        wait: if host.is_some() {
+            wait.as_secs_f64()
+        } else {
+            0.0
+        },
+        host,
+    };
+    match client.call(request).await? {
+        Response::Identity(found) => Ok(found.name),
+        _ => Ok(None),
+    }
 }
 
 /// Bind `name` to this connection without holding it, so identity-bound requests use it.
@@ -65,7 +78,7 @@ pub async fn act_as_known(
     explicit: Option<&str>,
 ) -> Result<Option<String>, ClientError> {
     let sessions: Vec<String> = session_from_env().into_iter().collect();
-    let name = resolve(client, explicit, &sessions).await?;
+    let name = resolve(client, explicit, &sessions, Duration::ZERO).await?;
     if let Some(name) = &name {
         act_as(client, name).await?;
     }

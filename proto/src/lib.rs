@@ -11,6 +11,7 @@ pub mod client;
 pub mod error;
 pub mod frame;
 pub mod handshake;
+pub mod host;
 pub mod limits;
 pub mod overlap;
 pub mod paths;
@@ -20,6 +21,7 @@ pub mod wire;
 
 pub use error::{ErrorKind, WireError};
 pub use handshake::{ClientKind, Hello, Welcome};
+pub use host::Host;
 pub use wire::*;
 
 /// The version of the protocol spoken after the handshake. Bump it whenever [`Request`],

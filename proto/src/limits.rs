@@ -10,6 +10,8 @@ pub const PATH_MAX_CHARS: usize = 4096;
 pub const ROLE_MAX_CHARS: usize = 1024;
 pub const OWNS_MAX: usize = 256;
 pub const WAIT_MAX_SECONDS: f64 = 3600.0;
+/// The longest a `Resolve` waits for a session's name: hooks wait only a moment.
+pub const RESOLVE_WAIT_MAX_SECONDS: f64 = 10.0;
 pub const LIMIT_MAX: u32 = 1000;
 /// A handshake's client id (a [`Client`](crate::client::Client) makes 32 hex characters).
 pub const CLIENT_ID_MAX_BYTES: usize = 128;

@@ -52,8 +52,20 @@ pub enum Request {
     ActAs { name: String },
     /// The name bound to this connection (the `whoami` tool).
     Whoami,
-    /// The name the Claude Code session `session_id` registered through its shim, if any.
-    Resolve { session_id: String },
+    /// The name of a Claude Code session: the one a shim of the process `host` holds (which
+    /// survives `/clear` and `/resume`), else the one a session with one of `session_ids`
+    /// holds or last held. With `wait` (seconds) it waits for such a name to be registered
+    /// while the process's shim has not said it has none ([`Request::Attach`]).
+    Resolve {
+        session_ids: Vec<String>,
+        host: Option<crate::Host>,
+        wait: f64,
+    },
+    /// This connection serves the Claude Code process `host` (sent by the shim first, and
+    /// again after each reconnect). `naming`: a `Register` follows at once, so a waiting
+    /// `Resolve` of the process waits for it; without it the process's session has no name
+    /// until the model registers one.
+    Attach { host: crate::Host, naming: bool },
     /// Sessions and what they own (the `agents` tool).
     Agents { active_within: f64, all: bool },
     /// Send a message from the bound name (the `send` tool).
@@ -140,6 +152,7 @@ impl Request {
             Request::ActAs { .. } => "act_as",
             Request::Whoami => "whoami",
             Request::Resolve { .. } => "resolve",
+            Request::Attach { .. } => "attach",
             Request::Agents { .. } => "agents",
             Request::Send { .. } => "send",
             Request::Inbox { .. } => "inbox",
@@ -206,7 +219,7 @@ impl Request {
 pub enum Response {
     /// Answer to `Register`.
     Registered(Registered),
-    /// Answer to `Whoami`, `ActAs` and `Resolve`.
+    /// Answer to `Whoami`, `ActAs`, `Resolve` and `Attach`.
     Identity(Identity),
     /// Answer to `Agents`.
     Agents(AgentList),

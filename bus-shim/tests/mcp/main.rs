@@ -2,6 +2,7 @@
 
 mod ask;
 mod badargs;
+mod channel;
 mod cli;
 mod common;
 mod concurrency;

@@ -57,7 +57,12 @@ impl Handler<'_> {
             Request::Register { name, role, owns } => h.register(name, role, owns).await,
             Request::ActAs { name } => h.act_as(name).await,
             Request::Whoami => Ok(h.whoami()),
-            Request::Resolve { session_id } => h.resolve(session_id).await,
+            Request::Resolve {
+                session_ids,
+                host,
+                wait,
+            } => h.resolve(session_ids, host, wait).await,
+            Request::Attach { host, naming } => Ok(h.attach(host, naming)),
             Request::Agents { active_within, all } => h.agents(active_within, all).await,
             Request::Send {
                 to,

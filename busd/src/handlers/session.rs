@@ -8,7 +8,7 @@ use proto::{
 
 use super::{Handler, unexpected};
 use crate::conn::release_name;
-use crate::presence::{Identity as Bound, Session};
+use crate::presence::{Identity as Bound, Named, Session};
 use crate::store::{Outcome, Read, Write};
 
 impl Handler<'_> {
@@ -38,6 +38,7 @@ impl Handler<'_> {
             role: role.clone().unwrap_or_default(),
             since: now(),
             session_id: session_id.clone(),
+            host: None,
         };
         if let Err(held) = self.shared.presence.bind(&name, session) {
             let role = if held.role.is_empty() {
@@ -108,15 +109,50 @@ impl Handler<'_> {
         })
     }
 
-    pub(super) async fn resolve(&self, session_id: String) -> Result<Response, WireError> {
-        let name = match self.shared.presence.name_of_session(&session_id) {
-            Some(name) => Some(name),
-            None => match self.read(Read::Resolve { session_id }).await? {
+    /// The name of a Claude Code session (see `Request::Resolve`): waits, up to `wait`
+    /// seconds, on presence's changes (a name bound, a shim attached), never on a timer.
+    pub(super) async fn resolve(
+        &self,
+        session_ids: Vec<String>,
+        host: Option<proto::Host>,
+        wait: f64,
+    ) -> Result<Response, WireError> {
+        limits::seconds("wait", wait, Some(limits::RESOLVE_WAIT_MAX_SECONDS))?;
+        let presence = &self.shared.presence;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs_f64(wait);
+        let mut changes = presence.watch_changes();
+        let known = loop {
+            changes.borrow_and_update();
+            match presence.named(&session_ids, host.as_ref()) {
+                Named::Name(name) => return Ok(Response::Identity(Identity { name: Some(name) })),
+                Named::None => break None,
+                Named::Unknown => {}
+            }
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { break None },
+                () = tokio::time::sleep_until(deadline) => break None,
+                () = self.shared.stopping.cancelled() => break None,
+            }
+        };
+        let mut name = known;
+        for session_id in session_ids {
+            if name.is_some() {
+                break;
+            }
+            name = match self.read(Read::Resolve { session_id }).await? {
                 Outcome::Name(name) => name,
                 other => return Err(unexpected(other)),
-            },
-        };
+            };
+        }
         Ok(Response::Identity(Identity { name }))
+    }
+
+    /// `Request::Attach`: the connection serves this Claude Code process.
+    pub(super) fn attach(&self, host: proto::Host, naming: bool) -> Response {
+        self.shared.presence.attach(self.ctx.id, host, naming);
+        Response::Identity(Identity {
+            name: self.ctx.name(),
+        })
     }
 
     pub(super) async fn agents(

@@ -102,7 +102,11 @@ pub fn request() -> BoxedStrategy<Request> {
             .prop_map(|(name, role, owns)| Request::Register { name, role, owns }),
         name().prop_map(|name| Request::ActAs { name }),
         Just(Request::Whoami),
-        any::<String>().prop_map(|session_id| Request::Resolve { session_id }),
+        any::<String>().prop_map(|session_id| Request::Resolve {
+            session_ids: vec![session_id],
+            host: None,
+            wait: 0.0,
+        }),
         (seconds(), any::<bool>())
             .prop_map(|(active_within, all)| Request::Agents { active_within, all }),
         (name(), content(), prop::option::of(message_id())).prop_map(|(to, content, reply_to)| {

@@ -51,7 +51,7 @@ pub async fn register(
 /// The name this command would act as, without binding it.
 pub async fn whoami(client: &Client, me: Option<&str>, json: bool) -> anyhow::Result<()> {
     let sessions: Vec<String> = identity::session_from_env().into_iter().collect();
-    let name = identity::resolve(client, me, &sessions).await?;
+    let name = identity::resolve(client, me, &sessions, std::time::Duration::ZERO).await?;
     if json {
         return output::json(&Identity { name });
     }

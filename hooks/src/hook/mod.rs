@@ -25,6 +25,15 @@ pub use input::HookInput;
 /// How long a hook may take to reach busd and learn its name.
 const CONNECT_WITHIN: Duration = Duration::from_secs(5);
 
+/// How long SessionStart waits for its session's shim to register its name: the shim
+/// connects a few hundred milliseconds after SessionStart; a shim that has connected without
+/// a name to register ends the wait at once.
+const NAME_WITHIN: Duration = Duration::from_secs(3);
+
+/// The same for UserPromptSubmit, shorter: it runs on every prompt, and by the first one the
+/// shim has connected unless the session has none (then every prompt would pay the wait).
+const PROMPT_NAME_WITHIN: Duration = Duration::from_secs(1);
+
 /// How a hook ends.
 #[derive(Debug)]
 pub enum Outcome {
@@ -46,10 +55,16 @@ pub struct Session {
 pub async fn run(cmd: HookCommand, as_name: Option<String>) -> ExitCode {
     let input = HookInput::from_stdin();
     let outcome = async {
+        let wait = match cmd {
+            HookCommand::SessionStart => NAME_WITHIN,
+            HookCommand::Prompt => PROMPT_NAME_WITHIN,
+            _ => Duration::ZERO,
+        };
         let connect = session(
             as_name.as_deref(),
             &input,
             starts_busd(&cmd, as_name.as_deref()),
+            wait,
         );
         let Some(session) = tokio::time::timeout(CONNECT_WITHIN, connect)
             .await
@@ -102,6 +117,7 @@ async fn session(
     as_name: Option<&str>,
     input: &HookInput,
     start_busd: bool,
+    wait: Duration,
 ) -> anyhow::Result<Option<Session>> {
     let client = identity::client(start_busd)?;
     let mut sessions: Vec<String> = identity::session_from_env().into_iter().collect();
@@ -110,7 +126,7 @@ async fn session(
     {
         sessions.push(id.clone());
     }
-    let name = match identity::resolve(&client, as_name, &sessions).await {
+    let name = match identity::resolve(&client, as_name, &sessions, wait).await {
         Ok(Some(name)) => name,
         Ok(None) | Err(ClientError::Unavailable(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
@@ -123,15 +139,13 @@ async fn session(
 }
 
 /// Whether this hook starts busd when none runs: only the context hooks (SessionStart,
-/// UserPromptSubmit) of a session whose name is given (`--as`, `BUS_NAME`). Such a session's
-/// shim registers that name as it starts, and starts busd itself, but Claude Code runs
-/// SessionStart before the shim has connected: on a fresh bus the first request would carry
-/// no bus context. Without a given name the hook has nothing to say until the session
-/// registers, which needs a busd, so it does not start one.
+/// UserPromptSubmit), and only for a session whose name is given (`--as`, `BUS_NAME`) or that
+/// runs under Claude Code (`CLAUDE_PID`), whose shim starts busd a moment later anyway. Claude
+/// Code runs SessionStart before the shim has connected: on a fresh bus the first request
+/// would carry no bus context. Started early, busd lets the hook wait for the shim's name.
 fn starts_busd(cmd: &HookCommand, as_name: Option<&str>) -> bool {
-    let named = as_name.is_some_and(|n| !n.trim().is_empty())
-        || std::env::var("BUS_NAME").is_ok_and(|n| !n.trim().is_empty());
-    named && matches!(cmd, HookCommand::Prompt | HookCommand::SessionStart)
+    let expected = identity::given(as_name).is_some() || proto::Host::of_hook().is_some();
+    expected && matches!(cmd, HookCommand::Prompt | HookCommand::SessionStart)
 }
 
 /// A synchronous hook holds Claude Code up: it must answer quickly or not at all.

@@ -51,8 +51,12 @@ pub fn mail(name: &str, page: &InboxPage) -> String {
         .messages
         .last()
         .map_or(("NAME", 0), |m| (m.from.as_str(), m.id));
+    // Named in full, with the ToolSearch call that loads it: in a session whose MCP tools
+    // are deferred the model cannot call `send` before it has loaded it.
     let answer = format!(
-        "send(to=\"{from}\", content=\"...\", reply_to={id}) (or run: bus send {from} \"...\" --reply-to {id})"
+        "send(to=\"{from}\", content=\"...\", reply_to={id}) (if it is deferred, load it first \
+         with {}) (or run: bus send {from} \"...\" --reply-to {id})",
+        proto::host::tool_search(&["send"])
     );
     if n == 1 {
         let _ = write!(
@@ -115,12 +119,13 @@ pub fn arrived(name: &str, new: &[&Message], unread: u64) -> String {
     let _ = write!(
         out,
         "\n{} unread; nothing was marked read. To read {them}, call the bus tool inbox \
-         (or run: bus inbox).",
+         (if it is deferred, load it first with {}) (or run: bus inbox).",
         if unread == 1 {
             "1 message is".to_owned()
         } else {
             format!("{unread} messages are")
-        }
+        },
+        proto::host::tool_search(&["inbox"])
     );
     out
 }
@@ -143,6 +148,13 @@ pub fn context(name: &str, agents: &AgentList, unread: u64, claims: &ClaimList) 
         let _ = write!(out, " ({})", about.join("; "));
     }
     out.push('.');
+    // First, so that a crowded bus cannot clip it: the tools' full names and how to load
+    // them where Claude Code defers MCP tools.
+    let _ = write!(
+        out,
+        " Bus tools, if deferred: load them with {}.",
+        proto::host::tool_search(&["inbox", "send", "agents"])
+    );
 
     let online: Vec<String> = agents
         .agents

@@ -2,6 +2,8 @@
 //! [`install`]) running the plugin against a scripted fake Messages API ([`fake_api`]), on a
 //! temp bus, in its three modes ([`session`]). They skip, saying so, when `npm` is missing.
 
+mod channel;
+mod clear;
 #[allow(unused_imports)]
 #[path = "../cli/common.rs"]
 mod common;
@@ -15,6 +17,7 @@ mod post_tool;
 #[path = "../cli/process.rs"]
 mod process;
 mod session;
+mod tools;
 
 #[test]
 fn the_pinned_version_is_the_one_package_json_installs() {

@@ -36,7 +36,7 @@ pub fn assert_wake_says_mail_from(request: &Request, from: &str) {
 const SEND_TOOL: &str = "mcp__plugin_claude-bus_bus__send";
 
 /// The tool calls in the model's last answer that a request carries.
-fn last_tool_calls(request: &Request) -> Vec<String> {
+pub fn last_tool_calls(request: &Request) -> Vec<String> {
     let messages = request.body["messages"]
         .as_array()
         .cloned()

@@ -129,6 +129,28 @@ impl Place {
         self.project.path()
     }
 
+    /// Have every turn's end signalled to the test (call before starting Claude Code): a
+    /// user-level Stop hook writes to a FIFO without ever blocking (`1<>` opens it read-write),
+    /// and [`StopSignal::next`] waits for that write.
+    pub fn signal_stops(&self) -> StopSignal {
+        let home = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "HOME")
+            .map(|(_, v)| PathBuf::from(v))
+            .expect("HOME");
+        let fifo = home.join("turn-ended.fifo");
+        let c = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path; mkfifo has no other preconditions.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+        let hook = json!({"type": "command",
+                          "command": format!("printf ended 1<>'{}'", fifo.display())});
+        let settings = json!({"skipDangerousModePermissionPrompt": true,
+                              "hooks": {"Stop": [{"hooks": [hook]}]}});
+        std::fs::write(home.join(".claude/settings.json"), settings.to_string()).unwrap();
+        StopSignal { fifo }
+    }
+
     /// The flags every mode passes: the plugin and no permission prompts.
     fn common_args() -> Vec<String> {
         vec![
@@ -151,8 +173,19 @@ impl Place {
 
     /// `claude -p PROMPT`: runs one turn (and whatever its hooks add) and exits.
     pub fn headless(&self, claude: &Path, prompt: &str) -> tokio::process::Child {
+        self.headless_with(claude, prompt, &[])
+    }
+
+    /// `claude -p PROMPT` with more flags.
+    pub fn headless_with(
+        &self,
+        claude: &Path,
+        prompt: &str,
+        extra: &[&str],
+    ) -> tokio::process::Child {
         let mut args = vec!["-p".to_owned(), prompt.to_owned()];
         args.extend(Self::common_args());
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         self.command(claude, &args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -240,6 +273,40 @@ fn rand_suffix() -> u64 {
 
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The end of each turn, as the Stop hook of [`Place::signal_stops`] reports it.
+pub struct StopSignal {
+    fifo: PathBuf,
+}
+
+impl StopSignal {
+    /// Open the FIFO for reading: the open completes when the next Stop hook opens it, and
+    /// the read when it has written. Start this before what ends the turn. (A thread of its
+    /// own: a blocking task would hold the runtime's shutdown up if no turn ended.)
+    pub fn next(&self) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let fifo = self.fifo.clone();
+        std::thread::spawn(move || {
+            use std::io::Read as _;
+            if let Ok(mut f) = std::fs::File::open(&fifo) {
+                let mut byte = [0u8; 1];
+                let _ = f.read(&mut byte);
+            }
+            let _ = tx.send(());
+        });
+        rx
+    }
+}
+
+impl Drop for StopSignal {
+    fn drop(&mut self) {
+        // Release a reader still waiting for a turn that never ended.
+        let _ = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.fifo);
+    }
 }
 
 /// A session in SDK mode: JSON lines in, JSON events out.

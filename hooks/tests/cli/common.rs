@@ -151,7 +151,9 @@ impl Bus {
             .env_remove("BUS_NAME")
             .env_remove("BUS_SOCKET")
             .env_remove("BUS_LOG")
-            .env_remove("CLAUDE_CODE_SESSION_ID");
+            .env_remove("CLAUDE_CODE_SESSION_ID")
+            .env_remove("CLAUDE_PID")
+            .env_remove("CLAUDECODE");
     }
 
     /// A protocol client for setting up a test (never starts busd).

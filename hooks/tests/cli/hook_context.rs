@@ -114,6 +114,65 @@ async fn a_named_session_gets_its_context_on_a_fresh_bus() {
     assert!(empty.daemon_running(), "the context hook started busd");
 }
 
+/// The hook's input and `CLAUDE_PID` as Claude Code gives them, this test process standing
+/// for Claude Code (the shims it starts are its children, as Claude Code's are).
+fn under_claude(bus: &Bus, event: &str, session_id: &str) -> crate::common::Cmd {
+    bus.sh(&hook_command(event))
+        .env("CLAUDE_PID", std::process::id().to_string())
+        .env("CLAUDE_CODE_SESSION_ID", session_id)
+        .stdin(hook_input(event, session_id))
+}
+
+#[tokio::test]
+async fn on_a_fresh_bus_the_first_context_waits_for_the_shims_name() {
+    // BUS_NAME only in the shim's environment (`claude mcp add -e BUS_NAME=...`): the hook
+    // learns the name from the shim, which connects after SessionStart has started.
+    let empty = Bus::empty();
+    let hook = under_claude(&empty, "SessionStart", "sess-1").run();
+    // Started together, as in Claude Code, where SessionStart runs a few hundred milliseconds
+    // before the shim connects.
+    let shim = empty.session_under_claude("sess-1", Some("alice"));
+    let (out, _alice) = tokio::join!(hook, shim);
+    let note = context(&out, "SessionStart");
+    assert!(
+        note.starts_with("claude-bus: this session is 'alice' on the bus"),
+        "{note}"
+    );
+}
+
+#[tokio::test]
+async fn after_clear_the_hooks_find_the_name_through_the_claude_code_process() {
+    let bus = Bus::start().await;
+    let alice = bus.session_under_claude("sess-before-clear", None).await;
+    alice.ok("register", json!({"name": "alice"})).await;
+    // /clear: Claude Code gives hooks a new session id; the shim keeps the old one.
+    let out = under_claude(&bus, "UserPromptSubmit", "sess-after-clear")
+        .run()
+        .await;
+    let note = context(&out, "UserPromptSubmit");
+    assert!(
+        note.starts_with("claude-bus: this session is 'alice'"),
+        "{note}"
+    );
+}
+
+#[tokio::test]
+async fn a_shim_without_a_name_ends_the_wait_at_once() {
+    let bus = Bus::start().await;
+    let nameless = bus.session_under_claude("sess-1", None).await;
+    // A tool call waits for the shim's start-up, which tells busd its Claude Code.
+    nameless.ok("whoami", json!({})).await;
+    let started = std::time::Instant::now();
+    let out = under_claude(&bus, "SessionStart", "sess-1").run().await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.silent(), "{out:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "waited {:?} for a name no one will register",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn stays_under_1000_characters_on_a_crowded_bus() {
     let bus = Bus::start().await;

@@ -13,6 +13,22 @@ use crate::common::{Bus, PATIENCE, sibling};
 impl Bus {
     /// A bus-shim for the Claude Code session `session_id`, unregistered.
     pub async fn session(&self, session_id: &str) -> Session {
+        self.shim(session_id, &[]).await
+    }
+
+    /// A bus-shim as Claude Code starts it (`CLAUDECODE=1`): this test process is its Claude
+    /// Code; `BUS_NAME` only when `name` is given.
+    pub async fn session_under_claude(&self, session_id: &str, name: Option<&str>) -> Session {
+        let mut env = vec![("CLAUDECODE", "1")];
+        env.extend(name.map(|n| ("BUS_NAME", n)));
+        self.shim(session_id, &env).await
+    }
+
+    async fn shim(&self, session_id: &str, extra: &[(&str, &str)]) -> Session {
+        let extra: Vec<(String, String)> = extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let (db, busd, sid) = (
             self.paths.db.clone(),
             sibling("busd"),
@@ -23,7 +39,12 @@ impl Bus {
                 .env("BUS_DAEMON", &busd)
                 .env("CLAUDE_CODE_SESSION_ID", &sid)
                 .env_remove("BUS_NAME")
-                .env_remove("BUS_SOCKET");
+                .env_remove("BUS_SOCKET")
+                .env_remove("CLAUDECODE")
+                .env_remove("CLAUDE_PID");
+            for (k, v) in &extra {
+                cmd.env(k, v);
+            }
         });
         let (transport, _) = TokioChildProcess::builder(cmd)
             .stderr(Stdio::null())

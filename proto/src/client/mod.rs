@@ -130,6 +130,9 @@ struct Inner {
     rebind: Mutex<Option<Request>>,
     /// Why the identity was lost on the last reconnect (its name was taken meanwhile).
     lost: Mutex<Option<WireError>>,
+    /// The Claude Code process this client serves, told to each new connection
+    /// (`Request::Attach`), before its identity.
+    host: Mutex<Option<crate::Host>>,
 }
 
 impl Client {
@@ -142,6 +145,7 @@ impl Client {
                 conn: tokio::sync::Mutex::new(None),
                 rebind: Mutex::new(None),
                 lost: Mutex::new(None),
+                host: Mutex::new(None),
             }),
         }
     }
@@ -304,6 +308,10 @@ impl Client {
     }
 
     fn remember_identity(&self, request: &Request, answer: &Result<Response, WireError>) {
+        if let (Request::Attach { host, .. }, Ok(_)) = (request, answer) {
+            *self.inner.host.lock().unwrap() = Some(host.clone());
+            return;
+        }
         let rebind = match (request, answer) {
             (Request::Register { .. }, Ok(Response::Registered(r))) => Request::Register {
                 name: r.name.clone(),
@@ -450,9 +458,21 @@ impl Client {
     }
 
     async fn bind_again(&self, conn: &Conn) {
-        let Some(request) = self.inner.rebind.lock().unwrap().clone() else {
-            return;
-        };
+        let rebind = self.inner.rebind.lock().unwrap().clone();
+        let host = self.inner.host.lock().unwrap().clone();
+        if let Some(host) = host {
+            let naming = matches!(rebind, Some(Request::Register { .. }));
+            self.send_again(conn, Request::Attach { host, naming })
+                .await;
+        }
+        if let Some(request) = rebind {
+            self.send_again(conn, request).await;
+        }
+    }
+
+    /// Send what a new connection must know before any call: the host, then the identity.
+    async fn send_again(&self, conn: &Conn, request: Request) {
+        let rebinds = !matches!(request, Request::Attach { .. });
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let Ok(frame) = frame::encode(&Envelope {
             id,
@@ -466,15 +486,24 @@ impl Client {
         }
         let Ok(answer) = tokio::time::timeout(self.inner.opts.answer_within, reply).await else {
             conn.forget(id);
-            tracing::warn!("busd did not answer binding the identity again");
+            tracing::warn!(
+                request = request.name(),
+                "busd did not answer on the new connection"
+            );
             return;
         };
         match answer {
-            Ok(Ok(_)) => tracing::info!("reconnected to busd and bound the identity again"),
-            Ok(Err(e)) => {
+            Ok(Ok(_)) if rebinds => {
+                tracing::info!("reconnected to busd and bound the identity again")
+            }
+            Ok(Ok(_)) => tracing::info!("told busd again which process this serves"),
+            Ok(Err(e)) if rebinds => {
                 tracing::warn!(error = %e, "reconnected to busd but could not bind the identity again");
                 *self.inner.rebind.lock().unwrap() = None;
                 *self.inner.lost.lock().unwrap() = Some(e);
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not tell busd again which process this serves");
             }
             Err(_) => {}
         }

@@ -1,0 +1,156 @@
+//! The Claude Code process a client serves: what links a session's hooks to its shim.
+//!
+//! Claude Code gives a session a new id on `/clear` and `/resume`, but its process stays: the
+//! shim is its child (Claude Code starts MCP servers directly, with `CLAUDECODE=1` but no
+//! `CLAUDE_PID`), and every hook runs below it with `CLAUDE_PID` set (2.1.332). A process is
+//! named by its pid *and* its start time, so a pid the system reuses later cannot match.
+
+use serde::{Deserialize, Serialize};
+
+/// A process, named so that it cannot be confused with a later one that reuses its pid.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Host {
+    pub pid: u32,
+    /// When it started, as the system tells it: clock ticks after boot (`/proc/PID/stat`
+    /// field 22) on Linux, `ps -o lstart` elsewhere. Only compared for equality.
+    pub started: String,
+}
+
+impl Host {
+    /// The process `pid`, if it runs.
+    pub fn of(pid: u32) -> Option<Host> {
+        Some(Host {
+            pid,
+            started: started(pid)?,
+        })
+    }
+
+    /// The Claude Code this hook or `bus` command runs under: `CLAUDE_PID`, if it is one of
+    /// this process's ancestors (a stale variable inherited from elsewhere names no one).
+    pub fn of_hook() -> Option<Host> {
+        let claude = std::env::var("CLAUDE_PID")
+            .ok()?
+            .trim()
+            .parse::<u32>()
+            .ok()?;
+        let mut pid = std::os::unix::process::parent_id();
+        for _ in 0..MAX_DEPTH {
+            if pid == claude {
+                return Host::of(pid);
+            }
+            if pid <= 1 {
+                return None;
+            }
+            pid = parent(pid)?;
+        }
+        None
+    }
+
+    /// The Claude Code that started this MCP server: with `CLAUDECODE=1` in the environment,
+    /// the nearest ancestor that is not a shell (a launcher script may stand between).
+    pub fn of_server() -> Option<Host> {
+        if std::env::var("CLAUDECODE").ok().as_deref() != Some("1") {
+            return None;
+        }
+        let mut pid = std::os::unix::process::parent_id();
+        for _ in 0..MAX_DEPTH {
+            if pid <= 1 {
+                return None;
+            }
+            if !is_shell(pid) {
+                return Host::of(pid);
+            }
+            pid = parent(pid)?;
+        }
+        None
+    }
+}
+
+/// How many parents up to look.
+const MAX_DEPTH: usize = 8;
+
+const SHELLS: &[&str] = &["sh", "bash", "dash", "zsh", "ksh", "fish", "busybox"];
+
+fn is_shell(pid: u32) -> bool {
+    let name = match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(raw) => raw
+            .split(|b| *b == 0)
+            .next()
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .unwrap_or_default(),
+        Err(_) => ps(pid, "comm=").unwrap_or_default(),
+    };
+    let name = name.rsplit('/').next().unwrap_or(&name);
+    SHELLS.contains(&name.trim_start_matches('-'))
+}
+
+/// The fields of `/proc/PID/stat` after `(comm)` (which may hold spaces and parentheses).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    Some(after.split_whitespace().map(str::to_owned).collect())
+}
+
+/// A process's parent.
+pub fn parent(pid: u32) -> Option<u32> {
+    match stat_fields(pid) {
+        // Field 4 (ppid) is the second after comm.
+        Some(fields) => fields.get(1)?.parse().ok(),
+        None => ps(pid, "ppid=")?.trim().parse().ok(),
+    }
+}
+
+fn started(pid: u32) -> Option<String> {
+    match stat_fields(pid) {
+        // Field 22 (starttime) is the twentieth after comm.
+        Some(fields) => fields.get(19).cloned(),
+        None => ps(pid, "lstart="),
+    }
+}
+
+/// `ps -o FIELD -p PID`, or `None` when it fails or prints nothing.
+fn ps(pid: u32, field: &str) -> Option<String> {
+    let out = std::process::Command::new("ps")
+        .args(["-o", field, "-p", &pid.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && !text.is_empty()).then_some(text)
+}
+
+/// How Claude Code names the bus tool `tool` in this session: `mcp__plugin_claude-bus_bus__TOOL`
+/// for the plugin's server (Claude Code sets `CLAUDE_PLUGIN_ROOT` for a plugin's servers and
+/// hooks), else `mcp__bus__TOOL`, the server `install.sh` adds with `claude mcp add bus`.
+pub fn tool_name(tool: &str) -> String {
+    let plugin = std::env::var_os("CLAUDE_PLUGIN_ROOT").is_some_and(|r| !r.is_empty());
+    if plugin {
+        format!("mcp__plugin_claude-bus_bus__{tool}")
+    } else {
+        format!("mcp__bus__{tool}")
+    }
+}
+
+/// How a model in a session whose MCP tools are deferred loads these tools: the ToolSearch
+/// call Claude Code's own listing asks for (`select:NAME,NAME`).
+pub fn tool_search(tools: &[&str]) -> String {
+    let names: Vec<String> = tools.iter().map(|t| tool_name(t)).collect();
+    format!("ToolSearch query \"select:{}\"", names.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_is_its_pid_and_start_time() {
+        let me = Host::of(std::process::id()).expect("this process");
+        assert_eq!(Host::of(me.pid), Some(me.clone()));
+        let parent = Host::of(std::os::unix::process::parent_id()).expect("the parent");
+        assert_ne!(parent.started, "", "{parent:?}");
+        assert_eq!(super::parent(me.pid), Some(parent.pid));
+        // Where there is no /proc the start time comes from ps: it names a process too.
+        assert!(ps(me.pid, "lstart=").is_some());
+    }
+}
