@@ -36,6 +36,8 @@ pub struct Bus {
     startup_note: Arc<Mutex<Option<String>>>,
     /// Becomes true once the start-up registration (if any) has finished.
     started: watch::Receiver<bool>,
+    /// The name an HTTP session's token binds: `register` may not take another.
+    bound: Option<Arc<str>>,
     pub(crate) tool_router: ToolRouter<Bus>,
 }
 
@@ -43,31 +45,48 @@ impl Bus {
     /// A server over `client`; when `name` is given it is registered in the background and
     /// tool calls wait for that to finish.
     pub fn new(client: Client, name: Option<String>) -> Bus {
+        Bus::start(client, name.map(|n| (n, None)), "BUS_NAME", None)
+    }
+
+    /// The server of an HTTP session whose token binds `name` (and `role`): registered at
+    /// once, as with `BUS_NAME`, and `register` refuses any other name.
+    pub fn bound(client: Client, name: String, role: Option<String>) -> Bus {
+        let bound = Some(Arc::from(name.as_str()));
+        Bus::start(client, Some((name, role)), "the token's name", bound)
+    }
+
+    fn start(
+        client: Client,
+        name: Option<(String, Option<String>)>,
+        source: &'static str,
+        bound: Option<Arc<str>>,
+    ) -> Bus {
         let (done, started) = watch::channel(name.is_none());
         let bus = Bus {
             client,
             held: Arc::default(),
             startup_note: Arc::default(),
             started,
+            bound,
             tool_router: compact(Self::tool_router()),
         };
-        if let Some(name) = name {
+        if let Some((name, role)) = name {
             let (client, note) = (bus.client.clone(), bus.startup_note.clone());
             tokio::spawn(async move {
                 let request = Request::Register {
                     name: name.clone(),
-                    role: None,
+                    role,
                     owns: None,
                 };
                 match client.call(request).await {
-                    Ok(_) => tracing::info!(name, "registered BUS_NAME"),
+                    Ok(_) => tracing::info!(name, "registered {source}"),
                     Err(e) => {
                         tracing::warn!(
                             name,
-                            "could not register BUS_NAME: {e}; starting unregistered"
+                            "could not register {source}: {e}; starting unregistered"
                         );
                         *note.lock().unwrap() =
-                            Some(format!("BUS_NAME '{name}' could not be registered ({e})"));
+                            Some(format!("{source} '{name}' could not be registered ({e})"));
                     }
                 }
                 let _ = done.send(true);
@@ -135,6 +154,12 @@ impl Bus {
         &self,
         Parameters(a): Parameters<RegisterArgs>,
     ) -> Result<Json<Registered>, String> {
+        if let Some(bound) = self.bound.as_deref().filter(|b| *b != a.name) {
+            return Err(format!(
+                "this session's token binds the name '{bound}': register may set its role and owns, not take the name '{}' (use that name's own token)",
+                a.name
+            ));
+        }
         *self.startup_note.lock().unwrap() = None;
         expect!(
             self.call(Request::Register {

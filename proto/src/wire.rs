@@ -111,6 +111,16 @@ pub enum Request {
     /// waiting reads that found nothing are refused with `ErrorKind::Restarting` instead of
     /// answered, so that their clients ask the next busd.
     Restart,
+    /// Create the HTTP token of `name` (refused while it has one); the answer holds the
+    /// secret, which busd does not keep.
+    TokenCreate { name: String, role: Option<String> },
+    /// Every token's name, role and times, never a secret.
+    TokenList,
+    /// Revoke the token of `name`: HTTP requests bearing it are refused from now on.
+    TokenRevoke { name: String },
+    /// The name a bearer token binds (an HTTP front asks for each request), or
+    /// `ErrorKind::Unauthorized`, which says nothing of which names exist.
+    Authenticate { token: String },
 }
 
 impl Request {
@@ -137,6 +147,10 @@ impl Request {
             Request::Shutdown => "shutdown",
             Request::WatchClosing => "watch_closing",
             Request::Restart => "restart",
+            Request::TokenCreate { .. } => "token_create",
+            Request::TokenList => "token_list",
+            Request::TokenRevoke { .. } => "token_revoke",
+            Request::Authenticate { .. } => "authenticate",
         }
     }
 
@@ -198,6 +212,14 @@ pub enum Response {
     Done,
     /// Answer to `WatchClosing`: busd is shutting down, and whether a new busd follows.
     Closing(Closing),
+    /// Answer to `TokenCreate`.
+    TokenCreated(crate::TokenCreated),
+    /// Answer to `TokenList`.
+    Tokens(crate::TokenList),
+    /// Answer to `TokenRevoke`.
+    TokenRevoked(crate::TokenRevoked),
+    /// Answer to `Authenticate`.
+    Authenticated(crate::Authenticated),
 }
 
 /// How busd is going away, told to every connection that asked (`Request::WatchClosing`).

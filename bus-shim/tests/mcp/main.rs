@@ -4,6 +4,7 @@ mod badargs;
 mod cli;
 mod common;
 mod concurrency;
+mod http;
 mod identity;
 mod listing;
 mod mail;

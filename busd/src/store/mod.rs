@@ -49,6 +49,8 @@ pub enum Read {
     /// The first outcome of the request `key`, if it was applied; `KeyReused` when it was
     /// applied as another command than `kind`.
     Applied { key: RequestKey, kind: Keyed },
+    /// Every HTTP token, with its digest.
+    Tokens,
 }
 
 /// A write. Writes carrying a [`RequestKey`] are applied at most once per key: a repeated key
@@ -109,6 +111,17 @@ pub enum Write {
         owner: String,
         now: f64,
     },
+    /// Store the token digest of `name`; fails with `TokenExists` while it has one.
+    TokenCreate {
+        name: String,
+        role: Option<String>,
+        digest: String,
+        now: f64,
+    },
+    /// Forget the token of `name`; `Released(false)` when it had none.
+    TokenRevoke { name: String, now: f64 },
+    /// Record that the token of `name` was accepted at `now`.
+    TokenUsed { name: String, now: f64 },
 }
 
 /// What a command produced. Each command has one variant; [`Db`] unwraps it.
@@ -128,6 +141,7 @@ pub enum Outcome {
     Tail(Vec<MessageRow>, i64),
     Counts(Counts),
     Applied(Option<Recorded>),
+    Tokens(Vec<TokenRow>),
     Done,
 }
 

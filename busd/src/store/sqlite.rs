@@ -10,6 +10,7 @@ mod read;
 mod replay;
 #[cfg(test)]
 mod tests;
+mod tokens;
 mod wal;
 mod write;
 
@@ -117,6 +118,9 @@ fn now_of(w: &Write) -> f64 {
         | Write::Consume { now, .. }
         | Write::SetState { now, .. }
         | Write::Claim { now, .. }
-        | Write::Release { now, .. } => *now,
+        | Write::Release { now, .. }
+        | Write::TokenCreate { now, .. }
+        | Write::TokenRevoke { now, .. }
+        | Write::TokenUsed { now, .. } => *now,
     }
 }

@@ -5,6 +5,7 @@ mod mail;
 mod register;
 mod roster;
 mod state;
+mod token;
 
 use crate::args::{Cli, Command};
 use crate::identity;
@@ -77,6 +78,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status => daemon::status(&identity::client(false)?, json).await,
         Command::Stop => daemon::stop(&identity::client(false)?, json).await,
         Command::Restart => daemon::restart(json).await,
+        Command::Token(cmd) => token::run(&identity::client(true)?, json, cmd).await,
         Command::Hook(_) | Command::Demo { .. } => unreachable!("dispatched by main"),
     }
 }

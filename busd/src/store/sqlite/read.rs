@@ -50,6 +50,7 @@ pub(super) fn read(c: &Connection, read: &Read) -> Result<Outcome, StoreError> {
             Outcome::Claims(rows.collect::<Result<_, _>>()?)
         }
         Read::Tail { after, limit } => tail(c, *after, *limit)?,
+        Read::Tokens => Outcome::Tokens(super::tokens::all(c)?),
         Read::Applied { key, kind } => Outcome::Applied(super::replay::recorded(c, key, *kind)?),
         Read::Counts { now } => Outcome::Counts(c.query_row(
             "SELECT (SELECT COUNT(*) FROM agents), (SELECT COUNT(*) FROM messages), \

@@ -73,7 +73,11 @@ fn key_of(w: &Write) -> Option<(&RequestKey, Keyed, f64)> {
         Write::SetState { key, now, .. } => (key, Keyed::SetState, now),
         Write::Claim { key, now, .. } => (key, Keyed::Claim, now),
         Write::Release { key, now, .. } => (key, Keyed::Release, now),
-        Write::Register { .. } | Write::Touch { .. } => return None,
+        Write::Register { .. }
+        | Write::Touch { .. }
+        | Write::TokenCreate { .. }
+        | Write::TokenRevoke { .. }
+        | Write::TokenUsed { .. } => return None,
     };
     key.as_ref().map(|k| (k, kind, *now))
 }

@@ -59,6 +59,9 @@ pub(super) fn apply(c: &Connection, w: &Write) -> Result<Outcome, StoreError> {
         Write::Release {
             path, owner, now, ..
         } => release(c, path, owner, *now),
+        Write::TokenCreate { .. } | Write::TokenRevoke { .. } | Write::TokenUsed { .. } => {
+            super::tokens::write(c, w)
+        }
     }
 }
 
