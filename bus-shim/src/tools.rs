@@ -38,6 +38,10 @@ pub struct Bus {
     started: watch::Receiver<bool>,
     /// The name an HTTP session's token binds: `register` may not take another.
     bound: Option<Arc<str>>,
+    /// The longest wait with no traffic (an HTTP session is closed after that long without
+    /// any): a longer one without progress notifications (or with them further apart) ends
+    /// then with what it has.
+    quiet_wait_max: Option<f64>,
     pub(crate) tool_router: ToolRouter<Bus>,
 }
 
@@ -50,9 +54,11 @@ impl Bus {
 
     /// The server of an HTTP session whose token binds `name` (and `role`): registered at
     /// once, as with `BUS_NAME`, and `register` refuses any other name.
-    pub fn bound(client: Client, name: String, role: Option<String>) -> Bus {
+    pub fn bound(client: Client, name: String, role: Option<String>, quiet_wait_max: f64) -> Bus {
         let bound = Some(Arc::from(name.as_str()));
-        Bus::start(client, Some((name, role)), "the token's name", bound)
+        let mut bus = Bus::start(client, Some((name, role)), "the token's name", bound);
+        bus.quiet_wait_max = Some(quiet_wait_max);
+        bus
     }
 
     fn start(
@@ -68,6 +74,7 @@ impl Bus {
             startup_note: Arc::default(),
             started,
             bound,
+            quiet_wait_max: None,
             tool_router: compact(Self::tool_router()),
         };
         if let Some((name, role)) = name {
@@ -225,7 +232,16 @@ impl Bus {
         let mut held_signal = self.held.subscribe();
         let wait = match consume && !self.held.is_empty() {
             true => 0.0,
-            false => a.wait,
+            false => match self.quiet_wait_max {
+                // Progress notifications keep a session busy only if they come often enough.
+                Some(max)
+                    if meta.get_progress_token().is_none()
+                        || max <= PROGRESS_EVERY.as_secs_f64() =>
+                {
+                    a.wait.min(max)
+                }
+                _ => a.wait,
+            },
         };
         let stop = ct.child_token();
         let stop_when_held = consume.then(|| {

@@ -64,8 +64,12 @@ pub async fn serve(args: &Args, addr: &str) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach busd: {e}"))?;
 
+    let idle = Duration::from_secs(args.idle_timeout.max(2));
+    // A wait without progress notifications is traffic-free: it ends before the session would
+    // be closed as idle.
+    let quiet_wait_max = (idle.as_secs_f64() - 1.0).max(1.0);
     let mut sessions = LocalSessionManager::default();
-    sessions.session_config.keep_alive = Some(Duration::from_secs(args.idle_timeout.max(1)));
+    sessions.session_config.keep_alive = Some(idle);
     let sessions = Arc::new(sessions);
     let mut config = StreamableHttpServerConfig::default()
         .with_max_request_body_bytes(MAX_BODY)
@@ -86,7 +90,12 @@ pub async fn serve(args: &Args, addr: &str) -> anyhow::Result<()> {
             .try_with(|who| who.clone())
             .map_err(|_| std::io::Error::other("an HTTP session without a token"))?;
         tracing::info!(name = who.name, "new HTTP session");
-        Ok(Bus::bound(Client::new(opts.clone()), who.name, who.role))
+        Ok(Bus::bound(
+            Client::new(opts.clone()),
+            who.name,
+            who.role,
+            quiet_wait_max,
+        ))
     };
     let mcp = StreamableHttpService::new(factory, sessions.clone(), config);
     let front = Arc::new(Front {

@@ -93,3 +93,15 @@ async fn a_cancelled_http_wait_loses_nothing() {
     assert_eq!(page["messages"][0]["id"], sent["id"], "handed over once");
     assert_eq!(web.ok("inbox", json!({})).await["messages"], json!([]));
 }
+
+#[tokio::test]
+async fn a_wait_without_progress_ends_before_the_session_would_idle_out() {
+    let bus = Bus::new();
+    let front = Front::start(&bus, &["--idle-timeout", "2"]).await;
+    let web = front.session(&token(&bus, "web", None).await).await;
+    // No progress token: nothing crosses the session while it waits, so the wait is cut to
+    // under the idle timeout and ends empty instead of the session being closed under it.
+    let page = web.ok("inbox", json!({"wait": 3600})).await;
+    assert_eq!(page, json!({"messages": [], "pending_count": 0}));
+    assert_eq!(web.ok("whoami", json!({})).await, json!({"name": "web"}));
+}
