@@ -30,8 +30,9 @@ pub struct Args {
     /// clear text).
     #[arg(long, requires = "http")]
     pub insecure_http: bool,
-    /// A browser origin allowed to call (scheme://host:port, repeat for several); requests
-    /// with any other Origin header are refused (DNS-rebinding protection).
+    /// A browser origin allowed to call besides loopback ones (scheme://host:port, `:*` for any
+    /// port; repeat for several); requests with any other Origin header are refused
+    /// (DNS-rebinding protection). Requests without one (not from a browser) are served.
     #[arg(long, value_name = "ORIGIN", requires = "http")]
     pub allow_origin: Vec<String>,
     /// A Host header value accepted besides loopback names (repeat for several); default for

@@ -34,6 +34,16 @@ const MAX_CONNECTIONS: usize = 1024;
 /// How long a client may take to send a request's headers, or to finish a TLS handshake.
 const HEADER_WITHIN: Duration = Duration::from_secs(10);
 
+/// Origins always allowed: pages of this machine. A DNS-rebinding page has its own origin.
+const LOOPBACK_ORIGINS: [&str; 6] = [
+    "http://localhost:*",
+    "https://localhost:*",
+    "http://127.0.0.1:*",
+    "https://127.0.0.1:*",
+    "http://[::1]:*",
+    "https://[::1]:*",
+];
+
 /// Serve until SIGTERM or SIGINT.
 pub async fn serve(args: &Args, addr: &str) -> anyhow::Result<()> {
     let addr: SocketAddr = tokio::net::lookup_host(addr)
@@ -73,7 +83,12 @@ pub async fn serve(args: &Args, addr: &str) -> anyhow::Result<()> {
     let sessions = Arc::new(sessions);
     let mut config = StreamableHttpServerConfig::default()
         .with_max_request_body_bytes(MAX_BODY)
-        .with_allowed_origins(args.allow_origin.clone())
+        .with_allowed_origins(
+            LOOPBACK_ORIGINS
+                .into_iter()
+                .map(String::from)
+                .chain(args.allow_origin.iter().cloned()),
+        )
         .enforce_origin_validation();
     config = match (addr.ip().is_loopback(), args.allow_host.is_empty()) {
         (true, true) => config,

@@ -11,9 +11,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const WINDOW: Duration = Duration::from_secs(60);
-const FREE_FAILURES: u32 = 3;
-const FIRST_DELAY: Duration = Duration::from_millis(100);
-const MAX_DELAY: Duration = Duration::from_secs(5);
+const FREE_FAILURES: u32 = 5;
+const FIRST_DELAY: Duration = Duration::from_millis(50);
+/// Below common HTTP clients' own timeouts (5 s and up), so a refusal still arrives as one.
+const MAX_DELAY: Duration = Duration::from_secs(2);
 pub const MAX_PEERS: usize = 4096;
 
 #[derive(Default)]
@@ -73,9 +74,9 @@ mod tests {
     #[test]
     fn delays_start_after_a_few_failures_and_double_up_to_a_bound() {
         assert_eq!(delay(1), Duration::ZERO);
-        assert_eq!(delay(3), Duration::ZERO);
-        assert_eq!(delay(4), FIRST_DELAY);
-        assert_eq!(delay(5), FIRST_DELAY * 2);
+        assert_eq!(delay(FREE_FAILURES), Duration::ZERO);
+        assert_eq!(delay(FREE_FAILURES + 1), FIRST_DELAY);
+        assert_eq!(delay(FREE_FAILURES + 2), FIRST_DELAY * 2);
         assert_eq!(delay(40), MAX_DELAY);
     }
 
@@ -87,8 +88,8 @@ mod tests {
         }
         assert_eq!(t.len(), MAX_PEERS);
         let peer = IpAddr::from([10, 0, 0, 1]);
-        let delays: Vec<Duration> = (0..5).map(|_| t.failed(peer)).collect();
-        assert_eq!(delays[3], FIRST_DELAY);
-        assert_eq!(delays[4], FIRST_DELAY * 2);
+        let delays: Vec<Duration> = (0..FREE_FAILURES + 2).map(|_| t.failed(peer)).collect();
+        assert_eq!(delays[FREE_FAILURES as usize], FIRST_DELAY);
+        assert_eq!(delays[FREE_FAILURES as usize + 1], FIRST_DELAY * 2);
     }
 }

@@ -94,3 +94,16 @@ async fn a_session_id_is_only_good_with_its_own_token() {
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string();
     assert_eq!(front.post(Some(&b), Some(&id), list).await.0, 404);
 }
+
+#[tokio::test]
+async fn a_token_in_use_shows_when_it_was_last_used() {
+    let bus = Bus::new();
+    let front = Front::start(&bus, &[]).await;
+    let secret = token(&bus, "alpha", None).await;
+    front.session(&secret).await.ok("whoami", json!({})).await;
+    let Response::Tokens(list) = admin(&bus.db()).call(Request::TokenList).await.unwrap() else {
+        panic!("not a token list")
+    };
+    assert_eq!(list.tokens[0].name, "alpha");
+    assert!(list.tokens[0].last_used.is_some(), "{list:?}");
+}

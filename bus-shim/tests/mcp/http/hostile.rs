@@ -24,19 +24,37 @@ async fn garbage_oversize_and_unknown_sessions_are_refused_while_others_carry_on
             .0,
         404
     );
-    let (status, _) = front
-        .http
-        .post(&front.url)
-        .bearer_auth(&secret)
-        .header("origin", "http://evil.example")
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(initialize())
-        .send()
+    let with_origin = |origin: &str| {
+        front
+            .http
+            .post(&front.url)
+            .bearer_auth(&secret)
+            .header("origin", origin)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(initialize())
+            .send()
+    };
+    let foreign = with_origin("http://evil.example").await.unwrap();
+    assert_eq!(
+        foreign.status().as_u16(),
+        403,
+        "a foreign Origin is refused"
+    );
+    let port = front
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches("/mcp");
+    let local = with_origin(&format!("http://localhost:{port}"))
         .await
-        .map(|r| (r.status().as_u16(), ()))
         .unwrap();
-    assert_eq!(status, 403, "a foreign Origin is refused");
+    assert_eq!(
+        local.status().as_u16(),
+        200,
+        "a page of this machine is served"
+    );
 
     alpha
         .ok("send", json!({"to": "all", "content": "still working"}))
@@ -101,4 +119,52 @@ async fn tls_with_a_certificate_made_here() {
         alpha.ok("whoami", json!({})).await,
         json!({"name": "alpha"})
     );
+}
+
+#[tokio::test]
+async fn an_abandoned_session_is_closed_and_its_name_freed() {
+    let bus = Bus::new();
+    let front = Front::start(&bus, &["--idle-timeout", "2"]).await;
+    let secret = token(&bus, "alpha", None).await;
+    let abandoned = front.session(&secret).await;
+    abandoned.ok("whoami", json!({})).await;
+    let local = bus.session().await;
+    assert!(
+        local
+            .err("register", json!({"name": "alpha"}))
+            .await
+            .contains("alpha")
+    );
+    // The client goes silent without closing its session. Nothing announces the idle
+    // deadline, so the test waits past it (2 s) once.
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    local.ok("register", json!({"name": "alpha"})).await;
+    drop(abandoned);
+}
+
+#[tokio::test]
+async fn hundreds_of_waiting_sessions_are_all_woken_and_lose_nothing() {
+    const SESSIONS: usize = 200;
+    let bus = Bus::new();
+    let front = Front::start(&bus, &[]).await;
+    let mut sessions = Vec::new();
+    for i in 0..SESSIONS {
+        let secret = token(&bus, &format!("s{i}"), None).await;
+        sessions.push(front.session(&secret).await);
+    }
+    let waits = futures::future::join_all(
+        sessions
+            .iter()
+            .map(|s| s.start("inbox", json!({"wait": 3600}))),
+    )
+    .await;
+    let local = bus.named("local").await;
+    let sent = local
+        .ok("send", json!({"to": "all", "content": "wake"}))
+        .await;
+    let pages = futures::future::join_all(waits.into_iter().map(Session::finish)).await;
+    for page in &pages {
+        assert_eq!(page["messages"][0]["id"], sent["id"], "{page}");
+    }
+    assert_eq!(pages.len(), SESSIONS);
 }
