@@ -90,7 +90,13 @@ impl Front {
                 if owner.as_deref() != Some(who.name.as_str()) {
                     return plain(StatusCode::NOT_FOUND, "Not Found: Session not found");
                 }
-                self.mcp.handle(request).await
+                let delete = request.method() == http::Method::DELETE;
+                let mut response = self.mcp.handle(request).await;
+                // rmcp answers a closed session 202; clients (the Python SDK) expect 200 or 204.
+                if delete && response.status() == StatusCode::ACCEPTED {
+                    *response.status_mut() = StatusCode::OK;
+                }
+                response
             }
             None => self.new_session(who, request).await,
         }

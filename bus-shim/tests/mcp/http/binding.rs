@@ -107,3 +107,50 @@ async fn a_token_in_use_shows_when_it_was_last_used() {
     assert_eq!(list.tokens[0].name, "alpha");
     assert!(list.tokens[0].last_used.is_some(), "{list:?}");
 }
+
+#[tokio::test]
+async fn a_closed_session_frees_its_name_for_the_next_one_at_once() {
+    let bus = Bus::new();
+    let front = Front::start(&bus, &[]).await;
+    let secret = token(&bus, "alpha", None).await;
+    for _ in 0..5 {
+        let session = front.session(&secret).await;
+        assert_eq!(
+            session.ok("whoami", json!({})).await,
+            json!({"name": "alpha"})
+        );
+        session.close().await;
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_session_answers_200_and_ends_it() {
+    let bus = Bus::new();
+    let front = Front::start(&bus, &[]).await;
+    let secret = token(&bus, "alpha", None).await;
+    let response = front
+        .http
+        .post(&front.url)
+        .bearer_auth(&secret)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(initialize())
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let deleted = front
+        .http
+        .delete(&front.url)
+        .bearer_auth(&secret)
+        .header("mcp-session-id", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 200);
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string();
+    assert_eq!(front.post(Some(&secret), Some(&id), list).await.0, 404);
+}

@@ -168,3 +168,33 @@ async fn hundreds_of_waiting_sessions_are_all_woken_and_lose_nothing() {
     }
     assert_eq!(pages.len(), SESSIONS);
 }
+
+#[tokio::test]
+async fn a_stalled_client_is_cut_off_while_others_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let bus = Bus::new();
+    let front = Front::start(&bus, &[]).await;
+    let addr = front
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_owned();
+    let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    let alpha = front.session(&token(&bus, "alpha", None).await).await;
+    assert_eq!(
+        alpha.ok("whoami", json!({})).await,
+        json!({"name": "alpha"})
+    );
+    // The stalled request never finishes its headers: the front closes it (after 10 s).
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, stalled.read_to_end(&mut rest)).await;
+    assert!(
+        read.is_ok(),
+        "the stalled connection is closed by the front"
+    );
+    alpha.ok("whoami", json!({})).await;
+}
