@@ -31,6 +31,10 @@ pub const PATH: &str = "/mcp";
 const SESSION_HEADER: &str = "mcp-session-id";
 /// The longest bearer token looked at (ours are 68 characters).
 const TOKEN_MAX: usize = 256;
+/// An oversize body declared up to this size is read (and dropped) before it is refused;
+/// a larger one is refused at once.
+const DRAIN_MAX: u64 = 64 * 1024 * 1024;
+const DRAIN_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 tokio::task_local! {
     /// The identity of the request being handled, for the session factory.
@@ -45,6 +49,8 @@ pub struct Front {
     /// Which name each live session was created for.
     pub owners: Mutex<HashMap<Arc<str>, String>>,
     pub max_sessions: usize,
+    /// The largest request body (rmcp refuses one larger that declares no length).
+    pub max_body: usize,
     pub throttle: Throttle,
 }
 
@@ -52,6 +58,18 @@ impl Front {
     pub async fn handle(&self, peer: IpAddr, request: Request<Incoming>) -> Response<Body> {
         if request.uri().path() != PATH {
             return plain(StatusCode::NOT_FOUND, "not found: the MCP endpoint is /mcp");
+        }
+        if let Some(declared) = content_length(&request).filter(|n| *n > self.max_body as u64) {
+            // Read what the client is sending before refusing it, so that it gets to read the
+            // refusal instead of a connection reset in the middle of its upload.
+            if declared <= DRAIN_MAX {
+                let drain = drain(request.into_body());
+                let _ = tokio::time::timeout(DRAIN_WITHIN, drain).await;
+            }
+            return plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload too large: a request body is at most 4 MiB",
+            );
         }
         let who = match self.authenticate(request.headers()).await {
             Ok(who) => who,
@@ -157,6 +175,21 @@ impl Front {
             Err(e) => Err(Refusal::Unavailable(e.to_string())),
         }
     }
+}
+
+fn content_length(request: &Request<Incoming>) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Read a body to its end, keeping nothing.
+async fn drain(mut body: Incoming) {
+    while let Some(Ok(_)) = body.frame().await {}
 }
 
 enum Refusal {

@@ -119,6 +119,7 @@ pub async fn serve(args: &Args, addr: &str) -> anyhow::Result<()> {
         sessions,
         owners: Default::default(),
         max_sessions: args.max_sessions.max(1),
+        max_body: MAX_BODY,
         throttle: Default::default(),
     });
 

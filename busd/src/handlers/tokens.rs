@@ -16,6 +16,9 @@ use sha2::{Digest, Sha256};
 use super::{Handler, unexpected};
 use crate::store::{Outcome, Read, TokenRow, Write};
 
+/// How often (seconds) a token's `last_used` is written, at most.
+const USED_GRANULARITY: f64 = 60.0;
+
 /// Random bytes in a secret: 256 bits.
 const SECRET_BYTES: usize = 32;
 
@@ -86,12 +89,16 @@ impl Handler<'_> {
                 "the bearer token is not valid: create one with `bus token create NAME`",
             ));
         };
-        let used = Write::TokenUsed {
-            name: row.name.clone(),
-            now: now(),
-        };
-        if let Err(e) = self.write(used).await {
-            tracing::warn!(error = %e, "could not record a token's last use");
+        // A front asks on every request: the time of use is written once a minute at most.
+        let now = now();
+        if row.last_used.is_none_or(|at| now - at >= USED_GRANULARITY) {
+            let used = Write::TokenUsed {
+                name: row.name.clone(),
+                now,
+            };
+            if let Err(e) = self.write(used).await {
+                tracing::warn!(error = %e, "could not record a token's last use");
+            }
         }
         Ok(Response::Authenticated(Authenticated {
             name: row.name,

@@ -120,7 +120,8 @@ pub enum Write {
     },
     /// Forget the token of `name`; `Released(false)` when it had none.
     TokenRevoke { name: String, now: f64 },
-    /// Record that the token of `name` was accepted at `now`.
+    /// Record that the token of `name` was accepted at `now` (the handler writes it once a
+    /// minute at most).
     TokenUsed { name: String, now: f64 },
 }
 

@@ -198,3 +198,19 @@ async fn a_stalled_client_is_cut_off_while_others_are_served() {
     );
     alpha.ok("whoami", json!({})).await;
 }
+
+#[tokio::test]
+async fn an_oversize_upload_reads_its_refusal() {
+    let bus = Bus::new();
+    let front = Front::start(&bus, &[]).await;
+    let secret = token(&bus, "alpha", None).await;
+    // Repeated: a refusal sent before the upload ends would often reach the client as a reset.
+    for _ in 0..5 {
+        let big = vec![b'a'; 5 * 1024 * 1024];
+        assert_eq!(front.post(Some(&secret), None, big).await.0, 413);
+        assert_eq!(
+            front.post(None, None, vec![b' '; 6 * 1024 * 1024]).await.0,
+            413
+        );
+    }
+}

@@ -4,10 +4,6 @@ use rusqlite::Connection;
 
 use crate::store::{Outcome, StoreError, TokenRow, Write};
 
-/// `last_used` is rewritten at most this often (seconds): a front checks a token on every
-/// request, and one write a minute is enough for `bus token list`.
-const USED_GRANULARITY: f64 = 60.0;
-
 pub(super) fn all(c: &Connection) -> Result<Vec<TokenRow>, StoreError> {
     let mut stmt = c.prepare_cached(
         "SELECT name, role, digest, created, last_used FROM tokens ORDER BY name",
@@ -50,11 +46,8 @@ pub(super) fn write(c: &Connection, w: &Write) -> Result<Outcome, StoreError> {
             Ok(Outcome::Released(removed > 0))
         }
         Write::TokenUsed { name, now } => {
-            c.prepare_cached(
-                "UPDATE tokens SET last_used = ?2 WHERE name = ?1 \
-                 AND (last_used IS NULL OR last_used < ?2 - ?3)",
-            )?
-            .execute((name, now, USED_GRANULARITY))?;
+            c.prepare_cached("UPDATE tokens SET last_used = ?2 WHERE name = ?1")?
+                .execute((name, now))?;
             Ok(Outcome::Done)
         }
         other => unreachable!("not a token write: {other:?}"),
