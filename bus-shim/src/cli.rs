@@ -42,8 +42,8 @@ pub struct Args {
     /// Seconds after which an HTTP session with no traffic is closed and its name freed.
     #[arg(long, value_name = "SECONDS", default_value_t = 300, requires = "http")]
     pub idle_timeout: u64,
-    /// The most HTTP sessions served at once.
-    #[arg(long, value_name = "N", default_value_t = 256, requires = "http")]
+    /// The most HTTP sessions served at once (each holds one of busd's 500 connections).
+    #[arg(long, value_name = "N", default_value_t = 400, requires = "http")]
     pub max_sessions: usize,
 }
 

@@ -30,7 +30,7 @@ use front::{BINDING, Front};
 /// The largest request body read (a 1 MiB state value, escaped, fits).
 const MAX_BODY: usize = 4 * 1024 * 1024;
 /// The most TCP connections served at once; more wait in the listen backlog.
-const MAX_CONNECTIONS: usize = 1024;
+const MAX_CONNECTIONS: usize = 2048;
 /// How long a client may take to send a request's headers, or to finish a TLS handshake.
 const HEADER_WITHIN: Duration = Duration::from_secs(10);
 
