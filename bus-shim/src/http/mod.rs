@@ -31,6 +31,8 @@ use front::{BINDING, Front};
 const MAX_BODY: usize = 4 * 1024 * 1024;
 /// The most TCP connections served at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 2048;
+/// How often an open SSE stream carries a keep-alive comment.
+const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long a client may take to send a request's headers, or to finish a TLS handshake.
 const HEADER_WITHIN: Duration = Duration::from_secs(10);
 
@@ -82,6 +84,9 @@ pub async fn serve(args: &Args, addr: &str) -> anyhow::Result<()> {
     sessions.session_config.keep_alive = Some(idle);
     let sessions = Arc::new(sessions);
     let mut config = StreamableHttpServerConfig::default()
+        // An SSE comment this often keeps a waiting call's stream alive under clients' read
+        // timeouts (the Python MCP SDK's is 300 s, and 30 s for a client of its own making).
+        .with_sse_keep_alive(Some(SSE_KEEP_ALIVE))
         .with_max_request_body_bytes(MAX_BODY)
         .with_allowed_origins(
             LOOPBACK_ORIGINS
