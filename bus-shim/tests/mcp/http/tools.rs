@@ -105,3 +105,76 @@ async fn a_wait_without_progress_ends_before_the_session_would_idle_out() {
     assert_eq!(page, json!({"messages": [], "pending_count": 0}));
     assert_eq!(web.ok("whoami", json!({})).await, json!({"name": "web"}));
 }
+
+#[tokio::test]
+async fn http_sessions_carry_on_across_a_busd_restart() {
+    let bus = Bus::new();
+    let front = Front::start(&bus, &[]).await;
+    let web = front.session(&token(&bus, "web", None).await).await;
+    let local = bus.named("local").await;
+    let waiting = web.start("inbox", json!({"wait": 120})).await;
+    let old = bus.busd_pid().expect("busd runs");
+    assert_eq!(
+        admin(&bus.db()).call(Request::Restart).await,
+        Ok(Response::Done)
+    );
+
+    let sent = local
+        .ok("send", json!({"to": "web", "content": "after"}))
+        .await;
+    let page = Session::finish(waiting).await;
+    assert_eq!(page["messages"][0]["id"], sent["id"], "{page}");
+    assert_ne!(bus.busd_pid(), Some(old), "a new busd serves");
+    // The token is still accepted (the front's own connection came back too), and the
+    // session still holds its name.
+    assert_eq!(web.ok("whoami", json!({})).await, json!({"name": "web"}));
+    let another = front.session(&token(&bus, "other", None).await).await;
+    assert_eq!(
+        another.ok("whoami", json!({})).await,
+        json!({"name": "other"})
+    );
+}
+
+#[tokio::test]
+async fn bus_http_and_bus_host_port_choose_the_address() {
+    let bus = Bus::new();
+    for (args, env) in [
+        (vec![], vec![("BUS_HTTP", "127.0.0.1:0")]),
+        (
+            vec!["--http"],
+            vec![("BUS_HOST", "127.0.0.1"), ("BUS_PORT", "0")],
+        ),
+    ] {
+        let mut cmd = tokio::process::Command::new(shim_exe());
+        cmd.args(&args)
+            .env("BUS_DB", bus.db())
+            .env("BUS_DAEMON", busd_exe())
+            .env_remove("BUS_HTTP")
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let line = tokio::time::timeout(PATIENCE, async {
+            loop {
+                let line = lines
+                    .next_line()
+                    .await
+                    .unwrap()
+                    .expect("serves before exiting");
+                if line.contains("serving MCP at") {
+                    return line;
+                }
+            }
+        })
+        .await
+        .expect("serves in time");
+        assert!(
+            line.contains("http://127.0.0.1:"),
+            "{args:?} {env:?}: {line}"
+        );
+    }
+}
