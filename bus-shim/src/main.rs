@@ -5,6 +5,7 @@
 mod channel;
 mod cli;
 mod held;
+mod http;
 mod params;
 mod schema;
 mod server;
@@ -22,8 +23,8 @@ use rmcp::ServiceExt;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     // `--help` and `--version` print and exit here, before anything reads stdin.
-    cli::Args::parse();
-    match serve().await {
+    let args = cli::Args::parse();
+    match serve(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bus-shim: {e:#}");
@@ -32,7 +33,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve() -> anyhow::Result<()> {
+async fn serve(args: cli::Args) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BUS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
@@ -41,6 +42,9 @@ async fn serve() -> anyhow::Result<()> {
         .with_ansi(false)
         .init();
 
+    if let Some(addr) = args.http_addr() {
+        return http::serve(&args, &addr).await;
+    }
     let client = Client::new(ClientOptions::from_env(ClientKind::Shim)?);
     let name = std::env::var("BUS_NAME").ok().filter(|n| !n.is_empty());
     let bus = tools::Bus::new(client, name);

@@ -40,6 +40,12 @@ pub struct Bus {
     started: watch::Receiver<bool>,
     /// The name this session registered, for the channel's pushes.
     pub(crate) named: Arc<watch::Sender<Option<String>>>,
+    /// The name an HTTP session's token binds: `register` may not take another.
+    bound: Option<Arc<str>>,
+    /// The longest wait with no traffic (an HTTP session is closed after that long without
+    /// any): a longer one without progress notifications (or with them further apart) ends
+    /// then with what it has.
+    quiet_wait_max: Option<f64>,
     pub(crate) tool_router: ToolRouter<Bus>,
 }
 
@@ -50,6 +56,25 @@ impl Bus {
     /// process, which `/clear` and `/resume` do not change.
     pub fn new(client: Client, name: Option<String>) -> Bus {
         let host = proto::Host::of_server();
+        Bus::start(client, name.map(|n| (n, None)), "BUS_NAME", None, host)
+    }
+
+    /// The server of an HTTP session whose token binds `name` (and `role`): registered at
+    /// once, as with `BUS_NAME`, and `register` refuses any other name.
+    pub fn bound(client: Client, name: String, role: Option<String>, quiet_wait_max: f64) -> Bus {
+        let bound = Some(Arc::from(name.as_str()));
+        let mut bus = Bus::start(client, Some((name, role)), "the token's name", bound, None);
+        bus.quiet_wait_max = Some(quiet_wait_max);
+        bus
+    }
+
+    fn start(
+        client: Client,
+        name: Option<(String, Option<String>)>,
+        source: &'static str,
+        bound: Option<Arc<str>>,
+        host: Option<proto::Host>,
+    ) -> Bus {
         let (done, started) = watch::channel(name.is_none() && host.is_none());
         let bus = Bus {
             client,
@@ -57,6 +82,8 @@ impl Bus {
             startup_note: Arc::default(),
             started,
             named: Arc::new(watch::Sender::new(None)),
+            bound,
+            quiet_wait_max: None,
             tool_router: compact(Self::tool_router()),
         };
         if name.is_none() && host.is_none() {
@@ -74,24 +101,24 @@ impl Bus {
                     tracing::warn!("could not tell busd which Claude Code this serves: {e}");
                 }
             }
-            if let Some(name) = name {
+            if let Some((name, role)) = name {
                 let request = Request::Register {
                     name: name.clone(),
-                    role: None,
+                    role,
                     owns: None,
                 };
                 match client.call(request).await {
                     Ok(_) => {
-                        tracing::info!(name, "registered BUS_NAME");
+                        tracing::info!(name, "registered {source}");
                         named.send_replace(Some(name));
                     }
                     Err(e) => {
                         tracing::warn!(
                             name,
-                            "could not register BUS_NAME: {e}; starting unregistered"
+                            "could not register {source}: {e}; starting unregistered"
                         );
                         *note.lock().unwrap() =
-                            Some(format!("BUS_NAME '{name}' could not be registered ({e})"));
+                            Some(format!("{source} '{name}' could not be registered ({e})"));
                         // No name follows: hooks waiting for one stop waiting.
                         if let Some(host) = host {
                             let attach = Request::Attach {
@@ -167,6 +194,12 @@ impl Bus {
         &self,
         Parameters(a): Parameters<RegisterArgs>,
     ) -> Result<Json<Registered>, String> {
+        if let Some(bound) = self.bound.as_deref().filter(|b| *b != a.name) {
+            return Err(format!(
+                "this session's token binds the name '{bound}': register may set its role and owns, not take the name '{}' (use that name's own token)",
+                a.name
+            ));
+        }
         *self.startup_note.lock().unwrap() = None;
         let registered = expect!(
             self.call(Request::Register {
@@ -256,7 +289,16 @@ impl Bus {
         let mut held_signal = self.held.subscribe();
         let wait = match consume && !self.held.is_empty() {
             true => 0.0,
-            false => a.wait,
+            false => match self.quiet_wait_max {
+                // Progress notifications keep a session busy only if they come often enough.
+                Some(max)
+                    if meta.get_progress_token().is_none()
+                        || max <= PROGRESS_EVERY.as_secs_f64() =>
+                {
+                    a.wait.min(max)
+                }
+                _ => a.wait,
+            },
         };
         let stop = ct.child_token();
         let stop_when_held = consume.then(|| {

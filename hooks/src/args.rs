@@ -131,6 +131,28 @@ pub enum Command {
         #[arg(long, default_value_t = 4)]
         rounds: u32,
     },
+    /// Tokens of the HTTP front (`bus-shim --http`): one per session, binding its name.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make the token of NAME and print its secret, this once (busd keeps only its digest).
+    Create {
+        /// The name an HTTP session with this token acts as.
+        name: String,
+        /// The role that session registers with.
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Every token: name, role, created, last used (never a secret).
+    List,
+    /// Revoke the token of NAME: HTTP requests bearing it get 401 from now on.
+    Revoke {
+        /// The name whose token to revoke.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -37,6 +37,8 @@ pub enum ErrorKind {
     Handshake,
     /// A bug in busd. The message says what; the daemon keeps serving.
     Internal,
+    /// A bearer token that is not (or no longer) valid.
+    Unauthorized,
 }
 
 /// A refused request: `kind` to branch on, `message` to show (lowercase, no trailing period,

@@ -17,11 +17,13 @@ pub mod overlap;
 pub mod paths;
 pub mod private;
 pub mod time;
+pub mod tokens;
 pub mod wire;
 
 pub use error::{ErrorKind, WireError};
 pub use handshake::{ClientKind, Hello, Welcome};
 pub use host::Host;
+pub use tokens::*;
 pub use wire::*;
 
 /// The version of the protocol spoken after the handshake. Bump it whenever [`Request`],

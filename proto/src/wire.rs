@@ -142,6 +142,16 @@ pub enum Request {
     /// The reply chain holding message `id`, as far as the bound name may see it, consuming
     /// nothing (`inbox(thread)`). Answered with `Inbox`.
     Thread { id: i64 },
+    /// Create the HTTP token of `name` (refused while it has one); the answer holds the
+    /// secret, which busd does not keep.
+    TokenCreate { name: String, role: Option<String> },
+    /// Every token's name, role and times, never a secret.
+    TokenList,
+    /// Revoke the token of `name`: HTTP requests bearing it are refused from now on.
+    TokenRevoke { name: String },
+    /// The name a bearer token binds (an HTTP front asks for each request), or
+    /// `ErrorKind::Unauthorized`, which says nothing of which names exist.
+    Authenticate { token: String },
 }
 
 impl Request {
@@ -172,6 +182,10 @@ impl Request {
             Request::WaitState { .. } => "get_state",
             Request::Ask { .. } => "send",
             Request::Thread { .. } => "thread",
+            Request::TokenCreate { .. } => "token_create",
+            Request::TokenList => "token_list",
+            Request::TokenRevoke { .. } => "token_revoke",
+            Request::Authenticate { .. } => "authenticate",
         }
     }
 
@@ -251,6 +265,14 @@ pub enum Response {
     Closing(Closing),
     /// Answer to `Ask`.
     Asked(Asked),
+    /// Answer to `TokenCreate`.
+    TokenCreated(crate::TokenCreated),
+    /// Answer to `TokenList`.
+    Tokens(crate::TokenList),
+    /// Answer to `TokenRevoke`.
+    TokenRevoked(crate::TokenRevoked),
+    /// Answer to `Authenticate`.
+    Authenticated(crate::Authenticated),
 }
 
 /// How busd is going away, told to every connection that asked (`Request::WatchClosing`).

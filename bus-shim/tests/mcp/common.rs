@@ -175,6 +175,22 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session over any MCP transport (the HTTP tests' streamable-HTTP client).
+    pub async fn over<T, E, A>(
+        transport: T,
+    ) -> Result<Session, rmcp::service::ClientInitializeError>
+    where
+        T: rmcp::transport::IntoTransport<RoleClient, E, A>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let client = Recorder { progress: tx }.serve(transport).await?;
+        Ok(Session {
+            client,
+            progress: Mutex::new(rx),
+        })
+    }
+
     /// Call a tool and return the raw result.
     pub async fn call(&self, tool: &str, args: Value) -> CallToolResult {
         tokio::time::timeout(PATIENCE, self.client.call_tool(params(tool, args)))

@@ -6,6 +6,7 @@ mod channel;
 mod cli;
 mod common;
 mod concurrency;
+mod http;
 mod identity;
 mod listing;
 mod mail;

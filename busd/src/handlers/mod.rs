@@ -8,6 +8,7 @@ mod mail;
 mod replay;
 mod session;
 mod state;
+mod tokens;
 mod wait;
 
 use proto::{Closing, ErrorKind, Request, Response, WireError};
@@ -99,6 +100,10 @@ impl Handler<'_> {
                 shared.stop(Closing::Restarting);
                 Ok(Response::Done)
             }
+            Request::TokenCreate { name, role } => h.token_create(name, role).await,
+            Request::TokenList => h.token_list().await,
+            Request::TokenRevoke { name } => h.token_revoke(name).await,
+            Request::Authenticate { token } => h.authenticate(token).await,
             // Answered by the connection itself, before it reaches a handler.
             Request::Cancel { .. } | Request::WatchClosing => Ok(Response::Done),
             Request::WaitState {
@@ -195,6 +200,12 @@ fn refusal(e: StoreError) -> WireError {
                 "request id {request} was already used by this client for {}, not {}: give every request its own id",
                 first.as_deref().unwrap_or("another command"),
                 now.name()
+            ),
+        ),
+        StoreError::TokenExists(name) => (
+            ErrorKind::Conflict,
+            format!(
+                "'{name}' has a token already: `bus token revoke {name}` first to make a new one"
             ),
         ),
         StoreError::Io(message) => (

@@ -53,6 +53,8 @@ pub enum Read {
     /// first, keeping only what `name` may see: sent by it, to it or to `all`. Answered with a
     /// `Page` whose `pending` is `name`'s unread count; `UnknownMessage` for an unknown id.
     Thread { name: String, id: i64 },
+    /// Every HTTP token, with its digest.
+    Tokens,
 }
 
 /// A write. Writes carrying a [`RequestKey`] are applied at most once per key: a repeated key
@@ -140,6 +142,18 @@ pub enum Write {
         last: bool,
         now: f64,
     },
+    /// Store the token digest of `name`; fails with `TokenExists` while it has one.
+    TokenCreate {
+        name: String,
+        role: Option<String>,
+        digest: String,
+        now: f64,
+    },
+    /// Forget the token of `name`; `Released(false)` when it had none.
+    TokenRevoke { name: String, now: f64 },
+    /// Record that the token of `name` was accepted at `now` (the handler writes it once a
+    /// minute at most).
+    TokenUsed { name: String, now: f64 },
 }
 
 /// What a command produced. Each command has one variant; [`Db`] unwraps it.
@@ -162,6 +176,7 @@ pub enum Outcome {
     Counts(Counts),
     Applied(Option<Recorded>),
     Reply(Option<MessageRow>),
+    Tokens(Vec<TokenRow>),
     Done,
 }
 

@@ -149,6 +149,9 @@ pub enum StoreError {
         first: Option<String>,
         now: Keyed,
     },
+    /// `name` has a token already.
+    #[error("'{0}' has a token already")]
+    TokenExists(String),
     /// The database refused: disk full, I/O error, corruption. Nothing was applied.
     #[error("database error: {0}")]
     Io(String),
@@ -161,4 +164,14 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Io(e.to_string())
     }
+}
+
+/// An HTTP token: the SHA-256 digest of its secret (hex), never the secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRow {
+    pub name: String,
+    pub role: Option<String>,
+    pub digest: String,
+    pub created: f64,
+    pub last_used: Option<f64>,
 }

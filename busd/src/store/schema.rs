@@ -2,8 +2,9 @@
 //!
 //! Versions (`PRAGMA user_version`): 0 with a `messages.read` column is the Python claude-bus
 //! 0.1 (v1); 2 is the Python claude-bus 0.2 (v2); 3 is ours: v2 plus additive changes only
-//! (`agents.session_id`, an inbox index, a reply index, the `applied` table of request keys and later its
-//! `command` column, added in place to a v3 file that lacks it), so the upgrade
+//! (`agents.session_id`, an inbox index, a reply index, the `applied` table of request keys and
+//! later its `command` column, added in place to a v3 file that lacks it, and the `tokens`
+//! table of the HTTP front, created in a v3 file that lacks it), so the upgrade
 //! keeps every v2 row and a v2 reader still finds the tables it knows.
 //!
 //! A file is probed read-only before anything may write to it: one that is not a database, or
@@ -22,13 +23,14 @@ pub(crate) const SCHEMA_VERSION: i64 = 3;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Every table of any claude-bus version; a file with other tables is not ours.
-const KNOWN_TABLES: [&str; 6] = [
+const KNOWN_TABLES: [&str; 7] = [
     "agents",
     "messages",
     "deliveries",
     "state",
     "claims",
     "applied",
+    "tokens",
 ];
 
 /// The v3 tables and indexes, each created only when missing. Columns that v2 lacks are added
@@ -47,6 +49,8 @@ CREATE TABLE IF NOT EXISTS applied(client TEXT NOT NULL, request INTEGER NOT NUL
     outcome TEXT NOT NULL, at REAL NOT NULL, command TEXT,
     PRIMARY KEY(request, client)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS applied_at ON applied(at);
+CREATE TABLE IF NOT EXISTS tokens(name TEXT PRIMARY KEY, role TEXT, digest TEXT NOT NULL,
+    created REAL NOT NULL, last_used REAL);
 CREATE INDEX IF NOT EXISTS agents_session ON agents(session_id);
 CREATE INDEX IF NOT EXISTS messages_recipient ON messages(recipient, id);
 CREATE INDEX IF NOT EXISTS messages_reply_to ON messages(reply_to) WHERE reply_to IS NOT NULL;

@@ -11,6 +11,7 @@ mod replay;
 mod reply;
 #[cfg(test)]
 mod tests;
+mod tokens;
 mod wal;
 mod write;
 
@@ -120,6 +121,9 @@ fn now_of(w: &Write) -> f64 {
         | Write::SetState { now, .. }
         | Write::Claim { now, .. }
         | Write::Release { now, .. }
-        | Write::TakeReply { now, .. } => *now,
+        | Write::TakeReply { now, .. }
+        | Write::TokenCreate { now, .. }
+        | Write::TokenRevoke { now, .. }
+        | Write::TokenUsed { now, .. } => *now,
     }
 }

@@ -26,6 +26,7 @@ mod soak;
 mod storage_faults;
 mod store_files;
 mod store_thread;
+mod tokens;
 mod trust;
 mod waiting;
 mod wal_damage;

@@ -7,6 +7,7 @@ mod register;
 mod roster;
 mod state;
 mod thread;
+mod token;
 
 use crate::args::{Cli, Command};
 use crate::identity;
@@ -98,6 +99,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status => daemon::status(&identity::client(false)?, json).await,
         Command::Stop => daemon::stop(&identity::client(false)?, json).await,
         Command::Restart => daemon::restart(json).await,
+        Command::Token(cmd) => token::run(&identity::client(true)?, json, cmd).await,
         Command::Hook(_) | Command::Demo { .. } => unreachable!("dispatched by main"),
     }
 }

@@ -15,4 +15,5 @@ mod packaging;
 mod plugin;
 mod process;
 mod shim;
+mod tokens;
 mod tools;

@@ -52,6 +52,7 @@ pub(super) fn read(c: &Connection, read: &Read) -> Result<Outcome, StoreError> {
             Outcome::Claims(rows.collect::<Result<_, _>>()?)
         }
         Read::Tail { after, limit } => tail(c, *after, *limit)?,
+        Read::Tokens => Outcome::Tokens(super::tokens::all(c)?),
         Read::Applied { key, kind } => Outcome::Applied(super::replay::recorded(c, key, *kind)?),
         Read::Thread { name, id } => super::reply::thread(c, name, *id)?,
         Read::Counts { now } => Outcome::Counts(c.query_row(

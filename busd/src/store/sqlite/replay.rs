@@ -80,7 +80,12 @@ fn key_of(w: &Write) -> Option<(&RequestKey, Keyed, f64)> {
         Write::Claim { key, now, .. } => (key, Keyed::Claim, now),
         Write::Release { key, now, .. } => (key, Keyed::Release, now),
         // `TakeReply` adds to the record of its `Send` itself (`reply.rs`).
-        Write::Register { .. } | Write::Touch { .. } | Write::TakeReply { .. } => return None,
+        Write::Register { .. }
+        | Write::Touch { .. }
+        | Write::TakeReply { .. }
+        | Write::TokenCreate { .. }
+        | Write::TokenRevoke { .. }
+        | Write::TokenUsed { .. } => return None,
     };
     key.as_ref().map(|k| (k, kind, *now))
 }

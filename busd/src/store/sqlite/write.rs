@@ -81,6 +81,9 @@ pub(super) fn apply(c: &Connection, w: &Write) -> Result<Outcome, StoreError> {
             last,
             now,
         } => super::reply::take(c, key.as_ref(), name, *message, *keep_until, *last, *now),
+        Write::TokenCreate { .. } | Write::TokenRevoke { .. } | Write::TokenUsed { .. } => {
+            super::tokens::write(c, w)
+        }
     }
 }
 
