@@ -135,6 +135,21 @@ impl Bus {
         bus
     }
 
+    /// The wait a call may ask busd for: on an HTTP session without progress notifications
+    /// (or with them further apart than its idle limit) at most that limit, so the session is
+    /// not closed under a waiting call; otherwise the wait asked for.
+    fn wait_within(&self, wait: f64, meta: &RequestMetaObject) -> f64 {
+        match self.quiet_wait_max {
+            // Progress notifications keep a session busy only if they come often enough.
+            Some(max)
+                if meta.get_progress_token().is_none() || max <= PROGRESS_EVERY.as_secs_f64() =>
+            {
+                wait.min(max)
+            }
+            _ => wait,
+        }
+    }
+
     async fn call(&self, request: Request) -> Result<Response, String> {
         self.call_until(request, None).await
     }
@@ -253,7 +268,7 @@ impl Bus {
                 meta: &meta,
                 peer: &peer,
                 ct: &ct,
-                seconds: a.wait_reply,
+                seconds: self.wait_within(a.wait_reply, &meta),
                 what: "waiting for a reply",
             };
             return self.ask(a.to, a.content, a.reply_to, w).await.map(Json);
@@ -289,16 +304,7 @@ impl Bus {
         let mut held_signal = self.held.subscribe();
         let wait = match consume && !self.held.is_empty() {
             true => 0.0,
-            false => match self.quiet_wait_max {
-                // Progress notifications keep a session busy only if they come often enough.
-                Some(max)
-                    if meta.get_progress_token().is_none()
-                        || max <= PROGRESS_EVERY.as_secs_f64() =>
-                {
-                    a.wait.min(max)
-                }
-                _ => a.wait,
-            },
+            false => self.wait_within(a.wait, &meta),
         };
         let stop = ct.child_token();
         let stop_when_held = consume.then(|| {
@@ -385,7 +391,7 @@ impl Bus {
                 meta: &meta,
                 peer: &peer,
                 ct: &ct,
-                seconds: a.wait,
+                seconds: self.wait_within(a.wait, &meta),
                 what: "waiting for a change of state",
             };
             let after = a.after_version.unwrap_or(0);

@@ -104,6 +104,22 @@ async fn a_wait_without_progress_ends_before_the_session_would_idle_out() {
     let page = web.ok("inbox", json!({"wait": 3600})).await;
     assert_eq!(page, json!({"messages": [], "pending_count": 0}));
     assert_eq!(web.ok("whoami", json!({})).await, json!({"name": "web"}));
+    // The same for the other waiting calls: a change of state, and an ask.
+    let state = web
+        .ok(
+            "get_state",
+            json!({"key": "never", "after_version": 0, "wait": 3600}),
+        )
+        .await;
+    assert_eq!(state, json!({"state": []}));
+    let asked = web
+        .ok(
+            "send",
+            json!({"to": "nobody", "content": "anyone?", "wait_reply": 3600}),
+        )
+        .await;
+    assert_eq!(asked["reply"], serde_json::Value::Null, "{asked}");
+    assert_eq!(web.ok("whoami", json!({})).await, json!({"name": "web"}));
 }
 
 #[tokio::test]
