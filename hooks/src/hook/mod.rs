@@ -7,6 +7,7 @@
 //! to wake the session.
 
 mod context;
+mod host_exit;
 mod input;
 mod mode;
 mod post_tool;

@@ -46,9 +46,13 @@ pub async fn wait(
     limits::seconds("timeout", timeout, None)?;
     let deadline = Instant::now() + Duration::from_secs_f64(timeout);
     let slot = format!("stop-hook:{}", session.name);
-    // Claude Code is this process's parent. Should it die, the hook is orphaned and must not
-    // take mail that no session would see.
+    // Claude Code is this process's parent (or a shell between them). Should it die, the
+    // hook is orphaned: it stops waiting when Claude Code's process ends, and in any case it
+    // does not take mail that no session would see.
     let parent = std::os::unix::process::parent_id();
+    let host = super::host_exit::HostExit::watch(proto::Host::of_hook());
+    let claude_gone = host.exited();
+    tokio::pin!(claude_gone);
     if let Some(fd) = ready_fd {
         signal_ready(fd);
     }
@@ -65,7 +69,11 @@ pub async fn wait(
             wait: wait.as_secs_f64(),
             waiter: Some(slot.clone()),
         };
-        let (page, stopping) = match client.call_waiting(peek).await {
+        let answer = tokio::select! {
+            answer = client.call_waiting(peek) => answer,
+            () = &mut claude_gone => return Ok(Outcome::Silent),
+        };
+        let (page, stopping) = match answer {
             Ok(Waited {
                 response: Response::Inbox(page),
                 stopping,

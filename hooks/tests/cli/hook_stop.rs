@@ -275,3 +275,30 @@ async fn a_hook_never_breaks_the_host() {
     assert!(bad_name.stdout.is_empty(), "{bad_name:?}");
     assert!(bad_name.stderr.contains("invalid name"), "{bad_name:?}");
 }
+
+#[tokio::test]
+async fn a_hook_whose_claude_code_is_gone_stops_waiting() {
+    let bus = Bus::start().await;
+    // `sh` stands in for Claude Code: the hook runs under it with CLAUDE_PID naming it, and sh
+    // does not exec the hook (a command follows), so killing sh leaves the hook orphaned.
+    let line = format!(
+        "CLAUDE_PID=$$; export CLAUDE_PID; {}; echo after",
+        stop_ready()
+    );
+    let waiting = bus
+        .sh(&line)
+        .env("BUS_NAME", "alice")
+        .stdin(hook_input("Stop", "sess-alice"))
+        .start_ready()
+        .await;
+    let sh = waiting.child.id().expect("sh runs") as i32;
+    // SAFETY: killing the shell this test started.
+    unsafe { libc::kill(sh, libc::SIGKILL) };
+    // The orphaned hook still holds the pipes: they end when it exits, long before its
+    // one-day timeout.
+    let out = waiting.finish().await;
+    assert!(out.silent(), "{out:?}");
+    // Nothing waits for alice any more, and mail for her stays unread.
+    let status = bus.bus(&["status", "--json"]).run().await.json();
+    assert_eq!(status["waiting"], 0, "{status}");
+}
