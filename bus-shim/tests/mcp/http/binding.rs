@@ -31,7 +31,10 @@ async fn an_acting_session_works_beside_the_one_holding_the_name() {
     );
     let beta = front.session(&token(&bus, "beta", None).await).await;
     let sent = acting
-        .ok("send", json!({"to": "beta", "content": "from alpha's hook"}))
+        .ok(
+            "send",
+            json!({"to": "beta", "content": "from alpha's hook"}),
+        )
         .await;
     let why = acting.err("register", json!({"name": "beta"})).await;
     assert!(why.contains("binds the name 'alpha'"), "{why}");

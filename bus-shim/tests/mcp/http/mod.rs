@@ -98,7 +98,9 @@ impl Front {
             .auth_header(token.to_owned())
             .custom_headers(acting);
         let transport = StreamableHttpClientTransport::with_client(self.http.clone(), config);
-        Session::over(transport).await.expect("an acting HTTP session")
+        Session::over(transport)
+            .await
+            .expect("an acting HTTP session")
     }
 
     pub async fn session(&self, token: &str) -> Session {
