@@ -56,14 +56,45 @@ impl Bus {
     /// process, which `/clear` and `/resume` do not change.
     pub fn new(client: Client, name: Option<String>) -> Bus {
         let host = proto::Host::of_server();
-        Bus::start(client, name.map(|n| (n, None)), "BUS_NAME", None, host)
+        Bus::start(
+            client,
+            name.map(|n| (n, None)),
+            "BUS_NAME",
+            None,
+            host,
+            false,
+        )
     }
 
     /// The server of an HTTP session whose token binds `name` (and `role`): registered at
     /// once, as with `BUS_NAME`, and `register` refuses any other name.
     pub fn bound(client: Client, name: String, role: Option<String>, quiet_wait_max: f64) -> Bus {
         let bound = Some(Arc::from(name.as_str()));
-        let mut bus = Bus::start(client, Some((name, role)), "the token's name", bound, None);
+        let mut bus = Bus::start(
+            client,
+            Some((name, role)),
+            "the token's name",
+            bound,
+            None,
+            false,
+        );
+        bus.quiet_wait_max = Some(quiet_wait_max);
+        bus
+    }
+
+    /// The server of an HTTP session that acts as its token's `name` without holding it (the
+    /// `bus` command and hooks over `BUS_URL`, as `ActAs` on the socket): it works beside the
+    /// session holding the name, and `register` refuses any other name.
+    pub fn acting(client: Client, name: String, quiet_wait_max: f64) -> Bus {
+        let bound = Some(Arc::from(name.as_str()));
+        let mut bus = Bus::start(
+            client,
+            Some((name, None)),
+            "the token's name",
+            bound,
+            None,
+            true,
+        );
         bus.quiet_wait_max = Some(quiet_wait_max);
         bus
     }
@@ -74,6 +105,7 @@ impl Bus {
         source: &'static str,
         bound: Option<Arc<str>>,
         host: Option<proto::Host>,
+        acting: bool,
     ) -> Bus {
         let (done, started) = watch::channel(name.is_none() && host.is_none());
         let bus = Bus {
@@ -102,10 +134,13 @@ impl Bus {
                 }
             }
             if let Some((name, role)) = name {
-                let request = Request::Register {
-                    name: name.clone(),
-                    role,
-                    owns: None,
+                let request = match acting {
+                    true => Request::ActAs { name: name.clone() },
+                    false => Request::Register {
+                        name: name.clone(),
+                        role,
+                        owns: None,
+                    },
                 };
                 match client.call(request).await {
                     Ok(_) => {

@@ -4,11 +4,13 @@
 //! the host: see [`hook`].
 
 mod args;
+mod bus;
 mod commands;
 mod demo;
 mod hook;
 mod identity;
 mod output;
+mod remote;
 
 use std::process::ExitCode;
 
@@ -48,10 +50,15 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         let result = match cli.command {
-            Command::Hook(cmd) => return hook::run(cmd, cli.as_name).await,
+            Command::Hook(cmd) => {
+                let code = hook::run(cmd, cli.as_name).await;
+                remote::close_all().await;
+                return code;
+            }
             Command::Demo { rounds } => demo::run(rounds, cli.json).await,
             _ => commands::run(cli).await,
         };
+        remote::close_all().await;
         match result {
             Ok(()) => ExitCode::SUCCESS,
             // The reader of stdout went away (`bus tail | head -1`): end quietly, with the

@@ -1,7 +1,8 @@
 //! The claude-bus benchmark: a command a person runs (not a timed test) that measures call and
 //! wake latency, throughput with an exactly-once check, history scale, many sessions, start-up
-//! and idle cost, prints each figure beside its target, and with `--compare CMD` beside the
-//! same figure of another MCP stdio server (the Python claude-bus 0.2).
+//! and idle cost, and the HTTP front beside stdio; it prints each figure beside its target, and
+//! with `--compare CMD` beside the same figure of another MCP stdio server (the Python
+//! claude-bus 0.2).
 //!
 //! `cargo bench -p bus-shim --bench bus -- [--quick] [--compare CMD] [--out DIR]`
 //! (`--help` for the rest). It fails only on errors and on lost or duplicated mail.
@@ -13,6 +14,7 @@ mod daemon;
 mod figure;
 mod fixture;
 mod history;
+mod http;
 mod idle;
 mod machine;
 mod many;
@@ -99,6 +101,7 @@ fn run() -> anyhow::Result<bool> {
                     "many" => many::run(&ctx, &mut report).await,
                     "startup" => startup::run(&ctx, &mut report).await,
                     "idle" => idle::run(&ctx, &mut report).await,
+                    "http" => http::run(&ctx, &mut report).await,
                     _ => unreachable!("every scenario is listed"),
                 }
             };

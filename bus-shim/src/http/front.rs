@@ -36,9 +36,21 @@ const TOKEN_MAX: usize = 256;
 const DRAIN_MAX: u64 = 64 * 1024 * 1024;
 const DRAIN_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// The header by which a client asks to act as its token's name without holding it (`bus-acting:
+/// 1` on its `initialize`): the `bus` command and hooks over `BUS_URL`, as `bus` does on the
+/// socket, so that they work beside the session that holds the name.
+pub const ACTING_HEADER: &str = "bus-acting";
+
+/// Who a new session is, and whether it only acts as the name.
+#[derive(Clone)]
+pub struct Binding {
+    pub who: Authenticated,
+    pub acting: bool,
+}
+
 tokio::task_local! {
     /// The identity of the request being handled, for the session factory.
-    pub static BINDING: Authenticated;
+    pub static BINDING: Binding;
 }
 
 pub struct Front {
@@ -137,7 +149,12 @@ impl Front {
             );
         }
         let name = who.name.clone();
-        let response = BINDING.scope(who, self.mcp.handle(request)).await;
+        let acting = request
+            .headers()
+            .get(ACTING_HEADER)
+            .is_some_and(|v| v.as_bytes() == b"1");
+        let binding = Binding { who, acting };
+        let response = BINDING.scope(binding, self.mcp.handle(request)).await;
         if let Some(id) = response
             .headers()
             .get(SESSION_HEADER)

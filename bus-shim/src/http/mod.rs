@@ -106,16 +106,15 @@ pub async fn serve(args: &Args, addr: &str) -> anyhow::Result<()> {
         (false, true) => config.disable_allowed_hosts(),
     };
     let factory = move || {
-        let who = BINDING
-            .try_with(|who| who.clone())
+        let binding = BINDING
+            .try_with(|binding| binding.clone())
             .map_err(|_| std::io::Error::other("an HTTP session without a token"))?;
-        tracing::info!(name = who.name, "new HTTP session");
-        Ok(Bus::bound(
-            Client::new(opts.clone()),
-            who.name,
-            who.role,
-            quiet_wait_max,
-        ))
+        let (who, client) = (binding.who, Client::new(opts.clone()));
+        tracing::info!(name = who.name, acting = binding.acting, "new HTTP session");
+        Ok(match binding.acting {
+            true => Bus::acting(client, who.name, quiet_wait_max),
+            false => Bus::bound(client, who.name, who.role, quiet_wait_max),
+        })
     };
     let mcp = StreamableHttpService::new(factory, sessions.clone(), config);
     let front = Arc::new(Front {

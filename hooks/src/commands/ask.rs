@@ -1,6 +1,6 @@
 //! `bus send … --wait-reply S`: send, then wait for the first reply and print it.
 
-use proto::client::Client;
+use crate::bus::Bus;
 use proto::{Request, SendResult};
 
 use super::reply;
@@ -8,7 +8,7 @@ use crate::identity;
 use crate::output::{self, arg_or_stdin, say};
 
 pub async fn send(
-    client: &Client,
+    client: &Bus,
     me: Option<&str>,
     json: bool,
     to: String,

@@ -162,7 +162,7 @@ struct Restarted {
 /// on with the new one, instead of taking it as the bus stopping), exits, and a new busd —
 /// the one installed now — is started.
 pub async fn restart(json: bool) -> anyhow::Result<()> {
-    let old_pid = match shut_down(&identity::client(false)?, Request::Restart).await? {
+    let old_pid = match shut_down(&identity::local(false)?, Request::Restart).await? {
         ShutDown::Done(pid) => Some(pid),
         ShutDown::NotRunning => None,
         ShutDown::Unanswering(busd, why) => {
@@ -170,7 +170,7 @@ pub async fn restart(json: bool) -> anyhow::Result<()> {
             Some(busd.pid)
         }
     };
-    let info = identity::client(true)?.connect().await?;
+    let info = identity::local(true)?.connect().await?;
     if json {
         return output::json(&Restarted {
             old_pid,

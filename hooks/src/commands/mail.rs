@@ -1,6 +1,6 @@
 //! `bus send`, `bus inbox` and `bus tail`.
 
-use proto::client::Client;
+use crate::bus::Bus;
 use proto::{ErrorKind, Request, limits};
 
 use super::reply;
@@ -8,7 +8,7 @@ use crate::identity;
 use crate::output::{self, arg_or_stdin, say};
 
 pub async fn send(
-    client: &Client,
+    client: &Bus,
     me: Option<&str>,
     json: bool,
     to: String,
@@ -43,7 +43,7 @@ pub async fn send(
 }
 
 /// Whether `name` has ever registered. A failure to find out says yes: the note is a hint.
-async fn registered(client: &Client, name: &str) -> bool {
+async fn registered(client: &Bus, name: &str) -> bool {
     let request = Request::Agents {
         active_within: 0.0,
         all: true,
@@ -55,7 +55,7 @@ async fn registered(client: &Client, name: &str) -> bool {
 }
 
 pub async fn inbox(
-    client: &Client,
+    client: &Bus,
     me: Option<&str>,
     json: bool,
     peek: bool,
@@ -92,7 +92,7 @@ pub async fn inbox(
     Ok(())
 }
 
-pub async fn message_status(client: &Client, json: bool, message_id: i64) -> anyhow::Result<()> {
+pub async fn message_status(client: &Bus, json: bool, message_id: i64) -> anyhow::Result<()> {
     let request = Request::MessageStatus { message_id };
     let status = reply!(client.call(request).await?, MessageStatus);
     if json {
@@ -125,7 +125,7 @@ fn dash_list(items: &[String]) -> String {
 /// Print every message as it is committed, until interrupted or busd stops. Each `Tail` call
 /// blocks in busd until a message commits: there is no polling. A restart of busd is not an end:
 /// the client asks the next busd and the tail goes on.
-pub async fn tail(client: &Client, json: bool, after: Option<i64>) -> anyhow::Result<()> {
+pub async fn tail(client: &Bus, json: bool, after: Option<i64>) -> anyhow::Result<()> {
     let wait = limits::WAIT_MAX_SECONDS;
     let mut after = after;
     if !json {

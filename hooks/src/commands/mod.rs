@@ -1,15 +1,18 @@
-//! The commands for people and scripts: each talks to busd, starting it if needed.
+//! The commands for people and scripts: each talks to busd, starting it if needed, or to the
+//! HTTP front at `BUS_URL`.
 
 mod ask;
 pub(crate) mod daemon;
 mod mail;
 mod register;
+mod remote;
 mod roster;
 mod state;
 mod thread;
 mod token;
 
 use crate::args::{Cli, Command};
+use crate::bus::Bus;
 use crate::identity;
 
 /// A command that has printed its answer and ends with a non-zero status that is part of it
@@ -96,10 +99,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::State(cmd) => state::run(&identity::client(true)?, me, json, cmd).await,
         // Status answers "is busd running?", so it never starts one.
-        Command::Status => daemon::status(&identity::client(false)?, json).await,
-        Command::Stop => daemon::stop(&identity::client(false)?, json).await,
-        Command::Restart => daemon::restart(json).await,
-        Command::Token(cmd) => token::run(&identity::client(true)?, json, cmd).await,
+        Command::Status => match identity::client(false)? {
+            Bus::Local(client) => daemon::status(&client, json).await,
+            Bus::Remote(remote) => remote::status(&remote, json).await,
+        },
+        Command::Stop => daemon::stop(&identity::local_only("bus stop", false)?, json).await,
+        Command::Restart => {
+            identity::local_only("bus restart", false)?;
+            daemon::restart(json).await
+        }
+        Command::Token(cmd) => {
+            token::run(&identity::local_only("bus token", true)?, json, cmd).await
+        }
         Command::Hook(_) | Command::Demo { .. } => unreachable!("dispatched by main"),
     }
 }

@@ -1,6 +1,6 @@
 //! `bus register` and `bus whoami`: a name's role and owned globs, and the name `bus` acts as.
 
-use proto::client::Client;
+use crate::bus::Bus;
 use proto::{Identity, Request};
 
 use super::reply;
@@ -10,7 +10,7 @@ use crate::output::{self, say};
 /// Register `name` as the tool does. The name is held while this command's connection is open,
 /// so a name a connected session holds is refused, and the name is free again when `bus` exits.
 pub async fn register(
-    client: &Client,
+    client: &Bus,
     json: bool,
     name: String,
     role: Option<String>,
@@ -49,7 +49,7 @@ pub async fn register(
 }
 
 /// The name this command would act as, without binding it.
-pub async fn whoami(client: &Client, me: Option<&str>, json: bool) -> anyhow::Result<()> {
+pub async fn whoami(client: &Bus, me: Option<&str>, json: bool) -> anyhow::Result<()> {
     let sessions: Vec<String> = identity::session_from_env().into_iter().collect();
     let name = identity::resolve(client, me, &sessions, std::time::Duration::ZERO).await?;
     if json {

@@ -1,19 +1,14 @@
 //! `bus agents`, `bus claims`, `bus claim` and `bus release`: who is on the bus and which
 //! paths they announced.
 
-use proto::client::Client;
+use crate::bus::Bus;
 use proto::{AgentStatus, Request};
 
 use super::reply;
 use crate::identity;
 use crate::output::{self, say};
 
-pub async fn agents(
-    client: &Client,
-    json: bool,
-    all: bool,
-    active_within: f64,
-) -> anyhow::Result<()> {
+pub async fn agents(client: &Bus, json: bool, all: bool, active_within: f64) -> anyhow::Result<()> {
     let list = reply!(
         client.call(Request::Agents { active_within, all }).await?,
         Agents
@@ -51,7 +46,7 @@ pub async fn agents(
     Ok(())
 }
 
-pub async fn claims(client: &Client, json: bool) -> anyhow::Result<()> {
+pub async fn claims(client: &Bus, json: bool) -> anyhow::Result<()> {
     let list = reply!(client.call(Request::ListClaims).await?, Claims);
     if json {
         return output::json(&list);
@@ -73,7 +68,7 @@ pub async fn claims(client: &Client, json: bool) -> anyhow::Result<()> {
 }
 
 pub async fn claim(
-    client: &Client,
+    client: &Bus,
     me: Option<&str>,
     json: bool,
     path: String,
@@ -94,7 +89,7 @@ pub async fn claim(
 }
 
 pub async fn release(
-    client: &Client,
+    client: &Bus,
     me: Option<&str>,
     json: bool,
     path: String,

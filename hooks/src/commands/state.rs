@@ -1,6 +1,6 @@
 //! `bus state get|set|list`: shared, versioned keys.
 
-use proto::client::Client;
+use crate::bus::Bus;
 use proto::{Request, StateMode};
 
 use super::reply;
@@ -9,7 +9,7 @@ use crate::identity;
 use crate::output::{self, arg_or_stdin, say};
 
 pub async fn run(
-    client: &Client,
+    client: &Bus,
     me: Option<&str>,
     json: bool,
     cmd: StateCommand,

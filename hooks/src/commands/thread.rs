@@ -2,14 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use proto::client::Client;
+use crate::bus::Bus;
 use proto::{Message, Request};
 
 use super::reply;
 use crate::identity;
 use crate::output::{self, say};
 
-pub async fn print(client: &Client, me: Option<&str>, json: bool, id: i64) -> anyhow::Result<()> {
+pub async fn print(client: &Bus, me: Option<&str>, json: bool, id: i64) -> anyhow::Result<()> {
     identity::act_as_resolved(client, me).await?;
     let page = reply!(client.call(Request::Thread { id }).await?, Inbox);
     if json {

@@ -17,9 +17,10 @@ mod text;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use proto::client::{Client, ClientError};
+use proto::client::ClientError;
 
 use crate::args::HookCommand;
+use crate::bus::Bus;
 use crate::identity;
 pub use input::HookInput;
 
@@ -48,7 +49,7 @@ pub enum Outcome {
 
 /// A session the hook acts for: its name, bound on a connection.
 pub struct Session {
-    pub client: Client,
+    pub client: Bus,
     pub name: String,
 }
 

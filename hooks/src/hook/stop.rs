@@ -10,11 +10,12 @@
 
 use std::time::{Duration, Instant};
 
-use proto::client::{Client, ClientError, Waited};
+use proto::client::{ClientError, Waited};
 use proto::{ErrorKind, InboxPage, Request, Response, limits};
 
 use super::text;
 use super::{HookInput, Outcome, Session};
+use crate::bus::Bus;
 use crate::identity;
 
 /// The most messages one wake-up delivers; the rest stay unread and are counted.
@@ -123,7 +124,7 @@ fn busd_is_coming_back(e: &ClientError) -> bool {
 }
 
 /// Consume up to `limit` messages now.
-async fn take(client: &Client, limit: u32) -> anyhow::Result<InboxPage> {
+async fn take(client: &Bus, limit: u32) -> anyhow::Result<InboxPage> {
     let request = Request::Inbox {
         consume: true,
         limit,

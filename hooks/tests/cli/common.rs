@@ -151,6 +151,9 @@ impl Bus {
             .env_remove("BUS_NAME")
             .env_remove("BUS_SOCKET")
             .env_remove("BUS_LOG")
+            .env_remove("BUS_URL")
+            .env_remove("BUS_TOKEN")
+            .env_remove("BUS_CA")
             .env_remove("CLAUDE_CODE_SESSION_ID")
             .env_remove("CLAUDE_PID")
             .env_remove("CLAUDECODE");

@@ -14,6 +14,7 @@ mod launcher;
 mod packaging;
 mod plugin;
 mod process;
+mod remote;
 mod shim;
 mod tokens;
 mod tools;

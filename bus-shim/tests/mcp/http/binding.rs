@@ -18,6 +18,37 @@ async fn a_session_cannot_take_another_name() {
 }
 
 #[tokio::test]
+async fn an_acting_session_works_beside_the_one_holding_the_name() {
+    let bus = Bus::new();
+    let front = Front::start(&bus, &[]).await;
+    let secret = token(&bus, "alpha", None).await;
+    let holder = front.session(&secret).await;
+    holder.ok("whoami", json!({})).await;
+    let acting = front.acting_session(&secret).await;
+    assert_eq!(
+        acting.ok("whoami", json!({})).await,
+        json!({"name": "alpha"})
+    );
+    let beta = front.session(&token(&bus, "beta", None).await).await;
+    let sent = acting
+        .ok(
+            "send",
+            json!({"to": "beta", "content": "from alpha's hook"}),
+        )
+        .await;
+    let why = acting.err("register", json!({"name": "beta"})).await;
+    assert!(why.contains("binds the name 'alpha'"), "{why}");
+    let page = beta.ok("inbox", json!({})).await;
+    assert_eq!(page["messages"][0]["id"], sent["id"], "{page}");
+    assert_eq!(page["messages"][0]["from"], "alpha", "{page}");
+    // Acting holds nothing: the holder's name is untouched when the acting session ends.
+    acting.close().await;
+    holder
+        .ok("send", json!({"to": "all", "content": "still here"}))
+        .await;
+}
+
+#[tokio::test]
 async fn a_second_session_with_a_token_in_use_is_refused_as_for_stdio() {
     let bus = Bus::new();
     let front = Front::start(&bus, &[]).await;

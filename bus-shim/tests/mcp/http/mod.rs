@@ -87,6 +87,22 @@ impl Front {
         Session::over(transport).await
     }
 
+    /// A session that acts as the token's name without holding it (`bus-acting: 1`), as the
+    /// `bus` command and hooks over `BUS_URL` open.
+    pub async fn acting_session(&self, token: &str) -> Session {
+        let acting = std::collections::HashMap::from([(
+            http::HeaderName::from_static("bus-acting"),
+            http::HeaderValue::from_static("1"),
+        )]);
+        let config = StreamableHttpClientTransportConfig::with_uri(self.url.as_str())
+            .auth_header(token.to_owned())
+            .custom_headers(acting);
+        let transport = StreamableHttpClientTransport::with_client(self.http.clone(), config);
+        Session::over(transport)
+            .await
+            .expect("an acting HTTP session")
+    }
+
     pub async fn session(&self, token: &str) -> Session {
         self.try_session(token).await.expect("an HTTP MCP session")
     }
