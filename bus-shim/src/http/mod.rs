@@ -156,6 +156,11 @@ pub async fn serve(args: &Args, addr: &str) -> anyhow::Result<()> {
                     continue;
                 }
             };
+            // Small request/response exchanges: without TCP_NODELAY each one waits ~40 ms for
+            // Nagle's algorithm to meet the peer's delayed ACK.
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
             let (front, tls) = (front.clone(), tls.clone());
             tokio::spawn(async move {
                 let _permit = permit;
