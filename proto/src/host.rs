@@ -72,16 +72,31 @@ const MAX_DEPTH: usize = 8;
 const SHELLS: &[&str] = &["sh", "bash", "dash", "zsh", "ksh", "fish", "busybox"];
 
 fn is_shell(pid: u32) -> bool {
-    let name = match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(raw) => raw
-            .split(|b| *b == 0)
-            .next()
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .unwrap_or_default(),
-        Err(_) => ps(pid, "comm=").unwrap_or_default(),
-    };
-    let name = name.rsplit('/').next().unwrap_or(&name);
+    args(pid).is_some_and(|args| is_shell_command(&args))
+}
+
+/// Whether a command line runs a shell (by the name of its program).
+pub fn is_shell_command(args: &[String]) -> bool {
+    let exe = args.first().map(String::as_str).unwrap_or_default();
+    let name = exe.rsplit('/').next().unwrap_or(exe);
     SHELLS.contains(&name.trim_start_matches('-'))
+}
+
+/// A process's arguments: from `/proc` (Linux), else from `ps` (macOS, the BSDs), where
+/// they come joined by spaces: good enough to find flags, which never contain one.
+pub fn args(pid: u32) -> Option<Vec<String>> {
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(raw) => Some(
+            raw.split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect(),
+        ),
+        Err(_) => {
+            let args = ps(pid, "args=")?;
+            Some(args.split_whitespace().map(str::to_owned).collect())
+        }
+    }
 }
 
 /// The fields of `/proc/PID/stat` after `(comm)` (which may hold spaces and parentheses).
@@ -142,6 +157,24 @@ pub fn tool_search(tools: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_this_process_tree_from_proc_and_from_ps() {
+        let me = std::process::id();
+        let parent_pid = std::os::unix::process::parent_id();
+        let found = args(me).expect("this process's arguments");
+        let exe = std::env::current_exe().expect("this test binary");
+        let exe = exe.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(found[0].ends_with(&exe), "{found:?} runs {exe}");
+        assert_eq!(parent(me), Some(parent_pid));
+        // The fallback where there is no /proc gives the same answers.
+        let by_ps = ps(me, "args=").expect("ps runs");
+        assert!(by_ps.starts_with(&found[0]), "{by_ps} vs {found:?}");
+        assert_eq!(
+            ps(me, "ppid=").and_then(|p| p.parse().ok()),
+            Some(parent_pid)
+        );
+    }
 
     #[test]
     fn a_process_is_its_pid_and_start_time() {

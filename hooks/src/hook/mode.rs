@@ -25,8 +25,6 @@ pub enum Mode {
 /// How many parents up to look for Claude Code.
 const MAX_DEPTH: usize = 8;
 
-const SHELLS: &[&str] = &["sh", "bash", "dash", "zsh", "ksh", "fish", "busybox"];
-
 /// The mode of the Claude Code that runs this process.
 pub fn host() -> Mode {
     match host_args() {
@@ -71,65 +69,19 @@ fn host_args() -> Option<Vec<String>> {
         if pid <= 1 {
             break;
         }
-        let args = proc_args(pid)?;
+        let args = proto::host::args(pid)?;
         if Some(pid) == claude_pid {
             return Some(args);
         }
-        if first_non_shell.is_none() && !is_shell(&args) {
+        if first_non_shell.is_none() && !proto::host::is_shell_command(&args) {
             first_non_shell = Some(args);
             if claude_pid.is_none() {
                 break;
             }
         }
-        pid = proc_parent(pid)?;
+        pid = proto::host::parent(pid)?;
     }
     first_non_shell
-}
-
-fn is_shell(args: &[String]) -> bool {
-    let exe = args.first().map(String::as_str).unwrap_or_default();
-    let name = exe.rsplit('/').next().unwrap_or(exe);
-    SHELLS.contains(&name.trim_start_matches('-'))
-}
-
-/// A process's arguments: from `/proc` (Linux), else from `ps` (macOS, the BSDs), where
-/// they come joined by spaces: good enough to find flags, which never contain one.
-fn proc_args(pid: u32) -> Option<Vec<String>> {
-    match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(raw) => Some(
-            raw.split(|b| *b == 0)
-                .filter(|a| !a.is_empty())
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect(),
-        ),
-        Err(_) => {
-            let args = ps(pid, "args=")?;
-            Some(args.split_whitespace().map(str::to_owned).collect())
-        }
-    }
-}
-
-fn proc_parent(pid: u32) -> Option<u32> {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
-            let after = &stat[stat.rfind(')')? + 1..];
-            after.split_whitespace().nth(1)?.parse().ok()
-        }
-        Err(_) => ps(pid, "ppid=")?.trim().parse().ok(),
-    }
-}
-
-/// `ps -o FIELD -p PID`, or `None` when it fails or prints nothing.
-fn ps(pid: u32, field: &str) -> Option<String> {
-    let out = std::process::Command::new("ps")
-        .args(["-o", field, "-p", &pid.to_string()])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    (out.status.success() && !text.is_empty()).then_some(text)
 }
 
 #[cfg(test)]
@@ -163,21 +115,11 @@ mod tests {
 
     #[test]
     fn a_shell_is_not_the_host() {
-        assert!(is_shell(&["/bin/sh".into(), "-c".into()]));
-        assert!(is_shell(&["-bash".into()]));
-        assert!(!is_shell(&["/usr/bin/claude".into()]));
-    }
-
-    #[test]
-    fn reads_this_process_tree_from_proc_and_from_ps() {
-        let me = std::process::id();
-        let parent = std::os::unix::process::parent_id();
-        let args = proc_args(me).expect("this process's arguments");
-        assert!(args[0].contains("bus"), "{args:?}");
-        assert_eq!(proc_parent(me), Some(parent));
-        // The fallback where there is no /proc gives the same answers.
-        let by_ps = ps(me, "args=").expect("ps runs");
-        assert!(by_ps.starts_with(&args[0]), "{by_ps} vs {args:?}");
-        assert_eq!(ps(me, "ppid=").and_then(|p| p.parse().ok()), Some(parent));
+        assert!(proto::host::is_shell_command(&[
+            "/bin/sh".into(),
+            "-c".into()
+        ]));
+        assert!(proto::host::is_shell_command(&["-bash".into()]));
+        assert!(!proto::host::is_shell_command(&["/usr/bin/claude".into()]));
     }
 }
