@@ -3,29 +3,32 @@
 //!
 //! Claude Code 2.1.332 listens for a server's channel only when the server declares the
 //! `claude/channel` experimental capability, the connection did not negotiate the
-//! `initialize`-less revision 2026-07-28 (which has no path for unsolicited notifications),
-//! and the session enabled it (`--channels` / `--dangerously-load-development-channels`
-//! naming the server; plus its own feature flag and org policy). A notification it does not
-//! listen for is dropped without a word, and one it takes is never acknowledged.
+//! `initialize`-less revision 2026-07-28, the provider is Anthropic's, its channels feature
+//! flag (`tengu_harbor`) is on, the organization's policy allows channels, and the session
+//! names the server in `--channels` (approved plugins) or
+//! `--dangerously-load-development-channels`. A notification it does not listen for is
+//! dropped without a word; one it takes becomes a prompt, and the plugin's UserPromptSubmit
+//! hook sees it (`<channel source="plugin:claude-bus:bus" message_id="N" ...>`).
 //!
-//! The delivery rule, so that nothing is lost and nothing is handed over twice: a push is a
-//! consuming read (busd marks the messages read as it hands them over, atomically, so the
-//! Stop hook and `inbox` can never return them again), and the shim pushes only when every
-//! gate of Claude Code's that it can see is open: Claude Code's own command line enables
-//! this server's channel, its cached feature flag for channels (`tengu_harbor` in
-//! `~/.claude.json`) is on, and it talks to Anthropic's API (not Bedrock, Vertex or Foundry).
-//! Where one is closed, the shim pushes nothing and the mail waits, unread, for the Stop hook
-//! or `inbox` as without channels. Not visible to the shim: an organization's policy.
+//! The delivery rule: a push consumes nothing. The shim pushes each message committed for
+//! its name and writes the channel mark (`proto::channel`) that tells the session's hooks it
+//! does. `bus hook prompt` marks a message read when Claude Code submits its channel tag (the
+//! evidence that it took the push), so neither `inbox` nor the Stop hook hands it over again.
+//! The Stop hook leaves unread mail to the channel for `proto::channel::GRACE` and then hands
+//! over what is still unread (a push Claude Code dropped) and marks the channel deaf, after
+//! which the shim pushes no more. The shim skips pushing where it can see Claude Code would
+//! drop it anyway (its command line does not enable this server's channel, or a third-party
+//! provider); a drop it cannot see costs the grace period, never the message.
 
 use std::borrow::Cow;
 
-use proto::{ErrorKind, Message, Request, Response};
+use proto::{Message, Request, Response};
 use rmcp::model::{CustomNotification, ProtocolVersion, ServerNotification};
 use rmcp::{Peer, RoleServer};
 use serde_json::json;
 use tokio::sync::watch;
 
-use proto::client::{Client, ClientError};
+use proto::client::Client;
 
 /// Whether channels are asked for (`BUS_CHANNEL=1`).
 pub fn enabled() -> bool {
@@ -74,8 +77,7 @@ pub fn enabled_in(args: &[String]) -> bool {
 }
 
 /// Claude Code's command line, when this shim runs under it.
-fn host_args() -> Option<Vec<String>> {
-    let host = proto::Host::of_server()?;
+fn host_args(host: &proto::Host) -> Option<Vec<String>> {
     let raw = std::fs::read(format!("/proc/{}/cmdline", host.pid)).ok()?;
     Some(
         raw.split(|b| *b == 0)
@@ -83,23 +85,6 @@ fn host_args() -> Option<Vec<String>> {
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect(),
     )
-}
-
-/// Whether Claude Code's cached feature flag for channels is on, read from its config
-/// (`CLAUDE_CONFIG_DIR/.claude.json`, else `~/.claude.json`).
-fn feature_on() -> bool {
-    let file = match std::env::var_os("CLAUDE_CONFIG_DIR") {
-        Some(dir) => std::path::PathBuf::from(dir).join(".claude.json"),
-        None => match std::env::var_os("HOME") {
-            Some(home) => std::path::PathBuf::from(home).join(".claude.json"),
-            None => return false,
-        },
-    };
-    let Ok(text) = std::fs::read_to_string(file) else {
-        return false;
-    };
-    let config: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    config["cachedGrowthBookFeatures"]["tengu_harbor"] == json!(true)
 }
 
 /// Whether Claude Code talks to a third-party provider, which gets no channels.
@@ -113,9 +98,9 @@ fn third_party() -> bool {
     .any(|v| std::env::var(v).is_ok_and(|v| !v.is_empty() && v != "0"))
 }
 
-/// Why Claude Code would drop this server's pushes, as far as the shim can tell.
-fn closed_gate() -> Option<&'static str> {
-    if !host_args().is_some_and(|a| enabled_in(&a)) {
+/// Why Claude Code would surely drop this server's pushes, as far as the shim can tell.
+fn closed_gate(host: &proto::Host) -> Option<&'static str> {
+    if !host_args(host).is_some_and(|a| enabled_in(&a)) {
         return Some(
             "Claude Code's command line does not enable this server's channel \
              (--channels / --dangerously-load-development-channels)",
@@ -124,57 +109,117 @@ fn closed_gate() -> Option<&'static str> {
     if third_party() {
         return Some("Claude Code has no channels with a third-party provider");
     }
-    if !feature_on() {
-        return Some("Claude Code's channels feature is not on for this account");
-    }
     None
 }
 
-/// Start pushing mail for the session's name once it has one, if Claude Code listens.
+/// Start pushing mail for the session's name once it has one, unless Claude Code surely
+/// drops the pushes.
 pub fn start(client: Client, named: watch::Receiver<Option<String>>, peer: Peer<RoleServer>) {
-    if let Some(why) = closed_gate() {
+    let Some(host) = proto::Host::of_server() else {
+        tracing::warn!("BUS_CHANNEL=1, but this shim does not run under Claude Code: not pushing");
+        return;
+    };
+    if let Some(why) = closed_gate(&host) {
         tracing::warn!(
             "BUS_CHANNEL=1, but {why}: not pushing; mail waits for inbox and the Stop hook"
         );
         return;
     }
-    tokio::spawn(push(client, named, peer));
+    let dir = match proto::paths::BusPaths::from_env() {
+        Ok(paths) => paths.dir().to_path_buf(),
+        Err(e) => {
+            tracing::warn!("BUS_CHANNEL=1, but the bus folder is unknown ({e}): not pushing");
+            return;
+        }
+    };
+    tokio::spawn(push(client, named, peer, Pusher { host, dir }));
 }
 
-/// One waiting consuming read after another, each message pushed as it is taken.
-async fn push(client: Client, mut named: watch::Receiver<Option<String>>, peer: Peer<RoleServer>) {
+/// The Claude Code this shim pushes into and the bus folder holding the channel marks.
+struct Pusher {
+    host: proto::Host,
+    dir: std::path::PathBuf,
+}
+
+/// For each name the session holds: mark the channel, then push every message committed
+/// for that name (a waiting tail: nothing polls) until the name changes or Claude Code is
+/// found deaf.
+async fn push(
+    client: Client,
+    mut named: watch::Receiver<Option<String>>,
+    peer: Peer<RoleServer>,
+    pusher: Pusher,
+) {
     loop {
         let Ok(name) = named.wait_for(Option::is_some).await.map(|n| n.clone()) else {
             return;
         };
         let Some(name) = name else { return };
-        let read = Request::Inbox {
-            consume: true,
-            limit: 100,
-            wait: proto::limits::WAIT_MAX_SECONDS,
-            waiter: Some(format!("channel:{name}")),
+        named.mark_unchanged();
+        // Only mail committed from now on: what waits already is the hooks' to announce.
+        let newest = Request::Tail {
+            after: None,
+            wait: 0.0,
+            limit: 1,
         };
-        match client.call(read).await {
-            Ok(Response::Inbox(page)) => {
-                for m in &page.messages {
-                    if peer.send_notification(notification(m)).await.is_err() {
-                        tracing::warn!(id = m.id, "the session closed before a push was sent");
+        let since = match client.call(newest).await {
+            Ok(Response::Tail(page)) => page.last_id,
+            Ok(_) | Err(_) => {
+                tracing::warn!("channel: busd did not answer a tail; not pushing");
+                return;
+            }
+        };
+        let mark = proto::channel::Mark {
+            host: pusher.host.clone(),
+            since,
+            deaf: false,
+        };
+        if let Err(e) = proto::channel::write(&pusher.dir, &name, &mark) {
+            tracing::warn!("channel: cannot write the channel mark of '{name}' ({e}): not pushing");
+            return;
+        }
+        let mut after = Some(since);
+        loop {
+            let tail = Request::Tail {
+                after,
+                wait: proto::limits::WAIT_MAX_SECONDS,
+                limit: 100,
+            };
+            let page = tokio::select! {
+                page = client.call(tail) => page,
+                changed = named.changed() => {
+                    if changed.is_err() {
                         return;
                     }
+                    break;
                 }
-            }
-            // Renamed or replaced: wait for the next name.
-            Err(ClientError::Refused(e))
-                if matches!(e.kind, ErrorKind::NotRegistered | ErrorKind::Replaced) =>
-            {
-                named.mark_unchanged();
-                if named.changed().await.is_err() {
+            };
+            let page = match page {
+                Ok(Response::Tail(page)) => page,
+                Ok(_) | Err(_) => {
+                    tracing::warn!(
+                        "channel: busd did not answer the waiting tail; stopping pushes"
+                    );
                     return;
                 }
-            }
-            Ok(_) | Err(_) => {
-                tracing::warn!("channel: busd did not answer the waiting read; stopping pushes");
+            };
+            after = Some(page.last_id);
+            if proto::channel::listening(&pusher.dir, &name, &pusher.host).is_none() {
+                tracing::warn!(
+                    "channel: Claude Code did not take a push for '{name}' (see the Stop hook); \
+                     not pushing any more"
+                );
                 return;
+            }
+            let mine = page
+                .messages
+                .iter()
+                .filter(|m| (m.to == name || m.to == "all") && m.from != name);
+            for m in mine {
+                if peer.send_notification(notification(m)).await.is_err() {
+                    tracing::warn!(id = m.id, "the session closed before a push was sent");
+                    return;
+                }
             }
         }
     }

@@ -7,10 +7,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use proto::client::{Client, ClientError};
+use proto::client::{Call, Client, ClientError, call};
 use proto::{
     AgentList, ClaimList, Claimed, ErrorKind, Identity, InboxPage, MessageStatus, Registered,
-    Released, Request, Response, SendResult, Sent, StateKeyList, StateList, StateWritten,
+    Released, SendResult, StateKeyList, StateList, StateWritten,
 };
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
@@ -129,20 +129,19 @@ impl Bus {
         tokio::spawn(async move {
             if let Some(host) = host.clone() {
                 let naming = name.is_some();
-                if let Err(e) = client.call(Request::Attach { host, naming }).await {
+                if let Err(e) = client.run(call::attach(host, naming)).await {
                     tracing::warn!("could not tell busd which Claude Code this serves: {e}");
                 }
             }
             if let Some((name, role)) = name {
-                let request = match acting {
-                    true => Request::ActAs { name: name.clone() },
-                    false => Request::Register {
-                        name: name.clone(),
-                        role,
-                        owns: None,
-                    },
+                let bound = match acting {
+                    true => client.run(call::act_as(name.clone())).await.map(drop),
+                    false => client
+                        .run(call::register(name.clone(), role, None))
+                        .await
+                        .map(drop),
                 };
-                match client.call(request).await {
+                match bound {
                     Ok(_) => {
                         tracing::info!(name, "registered {source}");
                         named.send_replace(Some(name));
@@ -156,11 +155,7 @@ impl Bus {
                             Some(format!("{source} '{name}' could not be registered ({e})"));
                         // No name follows: hooks waiting for one stop waiting.
                         if let Some(host) = host {
-                            let attach = Request::Attach {
-                                host,
-                                naming: false,
-                            };
-                            let _ = client.call(attach).await;
+                            let _ = client.run(call::attach(host, false)).await;
                         }
                     }
                 }
@@ -185,19 +180,21 @@ impl Bus {
         }
     }
 
-    async fn call(&self, request: Request) -> Result<Response, String> {
-        self.call_until(request, None).await
+    /// Run a call once the start-up registration has finished; a refusal as its tool error.
+    async fn run<T>(&self, call: Call<T>) -> Result<T, String> {
+        self.run_until(call, None).await
     }
 
-    async fn call_until(
+    /// Like [`Bus::run`], asking busd to stop the call when `cancel` fires.
+    async fn run_until<T>(
         &self,
-        request: Request,
+        call: Call<T>,
         cancel: Option<&CancellationToken>,
-    ) -> Result<Response, String> {
+    ) -> Result<T, String> {
         let _ = self.started.clone().wait_for(|done| *done).await;
         let answer = match cancel {
-            Some(ct) => self.client.call_cancellable(request, ct).await,
-            None => self.client.call(request).await,
+            Some(ct) => self.client.run_cancellable(call, ct).await,
+            None => self.client.run(call).await,
         };
         answer.map_err(|e| self.explain(e))
     }
@@ -218,19 +215,9 @@ impl Bus {
             }
             ClientError::Refused(e) => e.message,
             ClientError::Unavailable(why) => format!("the bus is unavailable: {why}"),
-            ClientError::NoAnswer(why) => why,
+            ClientError::NoAnswer(why) | ClientError::Unexpected(why) => why,
         }
     }
-}
-
-/// Unwrap the expected response variant, or report a protocol bug.
-macro_rules! expect {
-    ($answer:expr, $variant:ident) => {
-        match $answer? {
-            Response::$variant(value) => Ok(Json(value)),
-            other => Err(format!("unexpected answer from busd: {other:?}")),
-        }
-    };
 }
 
 // Results are spelled `Result<Json<T>, String>`, not through an alias: `#[tool]` reads the
@@ -251,24 +238,14 @@ impl Bus {
             ));
         }
         *self.startup_note.lock().unwrap() = None;
-        let registered = expect!(
-            self.call(Request::Register {
-                name: a.name,
-                role: a.role,
-                owns: a.owns
-            })
-            .await,
-            Registered
-        );
-        if let Ok(Json(r)) = &registered {
-            self.named.send_replace(Some(r.name.clone()));
-        }
-        registered
+        let registered = self.run(call::register(a.name, a.role, a.owns)).await?;
+        self.named.send_replace(Some(registered.name.clone()));
+        Ok(Json(registered))
     }
 
     #[tool(description = "This session's bound name, or null before register.")]
     async fn whoami(&self) -> Result<Json<Identity>, String> {
-        expect!(self.call(Request::Whoami).await, Identity)
+        self.run(call::whoami()).await.map(Json)
     }
 
     #[tool(
@@ -278,14 +255,9 @@ impl Bus {
         &self,
         Parameters(a): Parameters<AgentsArgs>,
     ) -> Result<Json<AgentList>, String> {
-        expect!(
-            self.call(Request::Agents {
-                active_within: a.active_within,
-                all: a.all
-            })
-            .await,
-            Agents
-        )
+        self.run(call::agents(a.active_within, a.all))
+            .await
+            .map(Json)
     }
 
     #[tool(
@@ -308,16 +280,8 @@ impl Bus {
             };
             return self.ask(a.to, a.content, a.reply_to, w).await.map(Json);
         }
-        let sent: Result<Json<Sent>, String> = expect!(
-            self.call(Request::Send {
-                to: a.to,
-                content: a.content,
-                reply_to: a.reply_to
-            })
-            .await,
-            Sent
-        );
-        sent.map(|Json(sent)| Json(sent.into()))
+        let sent = self.run(call::send(a.to, a.content, a.reply_to)).await?;
+        Ok(Json(sent.into()))
     }
 
     #[tool(
@@ -358,19 +322,14 @@ impl Bus {
             what: "waiting for mail",
         }
         .progress();
-        let request = Request::Inbox {
-            consume,
-            limit: a.limit,
-            wait,
-            waiter: None,
-        };
-        let answer = self.call_until(request, Some(&stop)).await;
+        let answer = self
+            .run_until(call::inbox(consume, a.limit, wait, None), Some(&stop))
+            .await;
         for task in [progress, stop_when_held].into_iter().flatten() {
             task.abort();
         }
         let page = match answer {
-            Ok(Response::Inbox(page)) => page,
-            Ok(other) => return Err(format!("unexpected answer from busd: {other:?}")),
+            Ok(page) => page,
             // Stopped because messages were held meanwhile: they are the answer.
             Err(_) if stop.is_cancelled() && !ct.is_cancelled() => InboxPage {
                 messages: Vec::new(),
@@ -386,13 +345,7 @@ impl Bus {
         &self,
         Parameters(a): Parameters<MessageStatusArgs>,
     ) -> Result<Json<MessageStatus>, String> {
-        expect!(
-            self.call(Request::MessageStatus {
-                message_id: a.message_id
-            })
-            .await,
-            MessageStatus
-        )
+        self.run(call::message_status(a.message_id)).await.map(Json)
     }
 
     #[tool(
@@ -402,13 +355,8 @@ impl Bus {
         &self,
         Parameters(a): Parameters<SetStateArgs>,
     ) -> Result<Json<StateWritten>, String> {
-        let request = Request::SetState {
-            key: a.key,
-            value: a.value,
-            expected_version: a.expected_version,
-            mode: a.mode,
-        };
-        expect!(self.call(request).await, StateWritten)
+        let write = call::set_state(a.key, a.value, a.expected_version, a.mode);
+        self.run(write).await.map(Json)
     }
 
     #[tool(
@@ -433,26 +381,19 @@ impl Bus {
             return self.wait_state(a.key, after, w).await.map(Json);
         }
         let key = Some(a.key).filter(|k| !k.is_empty());
-        expect!(self.call(Request::GetState { key }).await, State)
+        self.run(call::get_state(key)).await.map(Json)
     }
 
     #[tool(description = "List shared keys with author and version, without values.")]
     async fn list_state(&self) -> Result<Json<StateKeyList>, String> {
-        expect!(self.call(Request::ListState).await, StateKeys)
+        self.run(call::list_state()).await.map(Json)
     }
 
     #[tool(
         description = "Announce that this session is editing a path (advisory, never locks). Refused while another session's claim is live."
     )]
     async fn claim(&self, Parameters(a): Parameters<ClaimArgs>) -> Result<Json<Claimed>, String> {
-        expect!(
-            self.call(Request::Claim {
-                path: a.path,
-                ttl: a.ttl
-            })
-            .await,
-            Claimed
-        )
+        self.run(call::claim(a.path, a.ttl)).await.map(Json)
     }
 
     #[tool(description = "Release this session's claim on a path.")]
@@ -460,12 +401,12 @@ impl Bus {
         &self,
         Parameters(a): Parameters<ReleaseArgs>,
     ) -> Result<Json<Released>, String> {
-        expect!(self.call(Request::Release { path: a.path }).await, Released)
+        self.run(call::release(a.path)).await.map(Json)
     }
 
     #[tool(description = "Live claims: path, owner, expiry.")]
     async fn list_claims(&self) -> Result<Json<ClaimList>, String> {
-        expect!(self.call(Request::ListClaims).await, Claims)
+        self.run(call::list_claims()).await.map(Json)
     }
 }
 

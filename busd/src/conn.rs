@@ -1,4 +1,5 @@
-//! One client connection: peer check, handshake, then requests in and replies out.
+//! One client connection's loop: after the peer check (`listener.rs`) and the handshake
+//! (`handshake.rs`), requests in, each run by a handler, and replies out (`outbox.rs`).
 //!
 //! Requests run concurrently (a waiting `inbox` does not hold up a `send` on the same
 //! connection). Calls that do not wait run at most [`MAX_IN_FLIGHT`] at once: past that the
@@ -12,15 +13,13 @@
 //! `WatchClosing` is told how (stopping or restarting) before its waits are cut short.
 
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::SinkExt;
 use interprocess::local_socket::tokio::Stream;
-use interprocess::local_socket::traits::StreamCommon;
 use proto::frame::{self, MAX_REPLY_FRAME, MAX_REQUEST_FRAME};
-use proto::{Envelope, ErrorKind, Hello, Reply, Request, Response, WireError};
+use proto::{Envelope, ErrorKind, Reply, Request, Response, WireError};
 use tokio::io::BufReader;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::codec::FramedWrite;
@@ -29,10 +28,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::handlers;
 use crate::handshake::{self, Handshake};
+use crate::identity::{Binding, ConnCtx, Identity, release_name};
 use crate::intake::{self, IntakeError};
-use crate::presence::{Binding, ConnId, Identity, Peer};
-use crate::server::{MAX_CONNECTIONS, Shared};
-use crate::store::Write;
+use crate::listener::check_peer;
+use crate::shared::{MAX_CONNECTIONS, Shared};
 
 /// Calls that do not wait one connection may have running at once.
 const MAX_IN_FLIGHT: usize = 64;
@@ -42,39 +41,6 @@ const MAX_WAITING: usize = 64;
 const OUTBOX: usize = 2 * (MAX_IN_FLIGHT + MAX_WAITING);
 /// How long a reply may wait for a client that does not read, once the connection is closing.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What handlers know about the connection they serve.
-pub(crate) struct ConnCtx {
-    pub id: ConnId,
-    pub hello: Hello,
-    /// The connection's socket, valid while the connection is served (handlers end first).
-    socket: RawFd,
-    pub identity: Binding,
-    in_flight: Mutex<HashMap<u64, CancellationToken>>,
-    /// busd is shutting down and has told this connection how: waits end now.
-    pub closing: CancellationToken,
-}
-
-impl ConnCtx {
-    /// A watch on this connection's socket, for presence to tell whether the peer is still
-    /// there (taken when a name is bound, so other connections cost no extra descriptor).
-    pub fn peer(&self) -> Peer {
-        // SAFETY: the socket stays open until `serve` returns, which is after every handler
-        // (the only callers) has finished.
-        Peer::watch(unsafe { BorrowedFd::borrow_raw(self.socket) })
-    }
-
-    /// Whether the client has closed its end (asked of the socket itself, so it is true at
-    /// once, before the connection's loop has read the end of the stream).
-    pub fn hung_up(&self) -> bool {
-        self.peer().is_gone()
-    }
-
-    /// The bound name, if any.
-    pub fn name(&self) -> Option<String> {
-        self.identity.name()
-    }
-}
 
 pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>, _slot: OwnedSemaphorePermit) {
     let id = shared.next_conn();
@@ -115,17 +81,8 @@ pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>, _slot: OwnedSemap
         closing: CancellationToken::new(),
     });
 
-    let (replies, mut outbox) = mpsc::channel::<Reply>(OUTBOX);
-    let writer_task = tokio::spawn(async move {
-        while let Some(reply) = outbox.recv().await {
-            let Some(bytes) = encode_reply(reply) else {
-                continue;
-            };
-            if writer.send(bytes).await.is_err() {
-                break;
-            }
-        }
-    });
+    let (replies, outbox) = mpsc::channel::<Reply>(OUTBOX);
+    let writer_task = tokio::spawn(crate::outbox::write_replies(outbox, writer));
 
     let calls_left = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let waits_left = Arc::new(Semaphore::new(MAX_WAITING));
@@ -270,6 +227,9 @@ fn waits(request: &Request) -> bool {
     request.wait() > 0.0
 }
 
+/// How long a refused connection may take to send its hello.
+const REFUSAL_READ: Duration = Duration::from_secs(2);
+
 /// Answer a connection over [`MAX_CONNECTIONS`] with a refusal that says so, and close it.
 pub(crate) async fn refuse(stream: Stream, shared: Arc<Shared>) {
     if let Err(why) = check_peer(&stream) {
@@ -277,56 +237,15 @@ pub(crate) async fn refuse(stream: Stream, shared: Arc<Shared>) {
         return;
     }
     tracing::warn!("refused a connection: {MAX_CONNECTIONS} connections are open");
-    let (_read, write) = tokio::io::split(stream);
+    let (read, write) = tokio::io::split(stream);
+    // Take the client's hello first (briefly): a client writes it before it reads, and
+    // closing on it unread would break its write instead of giving it the refusal.
+    let mut reader = BufReader::new(read);
+    let _ = tokio::time::timeout(
+        REFUSAL_READ,
+        intake::read_frame(&mut reader, MAX_REQUEST_FRAME, &shared.budget),
+    )
+    .await;
     let mut writer = FramedWrite::new(write, frame::codec(MAX_REPLY_FRAME));
     handshake::refuse_busy(&shared, &mut writer, MAX_CONNECTIONS).await;
-}
-
-/// Free a session's name and note when it was last seen.
-pub(crate) async fn release_name(shared: &Shared, conn: ConnId, name: String) {
-    if shared.presence.unbind(&name, conn) {
-        let now = proto::time::now();
-        if let Err(e) = shared.db.write(Write::Touch { name, now }).await {
-            tracing::warn!(conn, error = %e, "could not record last_seen");
-        }
-    }
-}
-
-/// Only processes of busd's own user may connect.
-fn check_peer(stream: &Stream) -> Result<(), String> {
-    let creds = stream
-        .peer_creds()
-        .map_err(|e| format!("cannot read the peer's credentials: {e}"))?;
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let ours = unsafe { libc::getuid() };
-    match creds.euid() {
-        Some(uid) if uid == ours => Ok(()),
-        Some(uid) => Err(format!("peer uid {uid} is not busd's uid {ours}")),
-        None => Err("the peer's uid is unknown".into()),
-    }
-}
-
-fn encode_reply(reply: Reply) -> Option<bytes::Bytes> {
-    let id = reply.id;
-    match frame::encode(&reply) {
-        Ok(bytes) if bytes.len() <= MAX_REPLY_FRAME => Some(bytes),
-        Ok(bytes) => {
-            let error = WireError::new(
-                ErrorKind::TooLarge,
-                format!(
-                    "the answer is {} bytes, over the limit of {MAX_REPLY_FRAME}: ask for less (one key, a smaller limit)",
-                    bytes.len()
-                ),
-            );
-            frame::encode(&Reply {
-                id,
-                body: Err(error),
-            })
-            .ok()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "a reply does not encode");
-            None
-        }
-    }
 }

@@ -1,5 +1,6 @@
 //! The first frame each way: the client's [`Hello`], busd's [`Welcome`], and the version policy
-//! (accept our protocol, retire for a newer client that asks, refuse the rest with what to do).
+//! (serve our protocol and the older ones down to `PROTOCOL_OLDEST`, retire for a newer client
+//! that asks, refuse the rest with what to do).
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
 
 use crate::intake::{self, IntakeError};
 use crate::presence::ConnId;
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// How long a client has to send its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -101,12 +102,26 @@ async fn refuse<W: AsyncWrite + Unpin>(
     }
 }
 
+/// Whether busd, announcing `ours`, serves a client speaking `theirs`: its own protocol, and
+/// when that is this build's, the older ones down to [`proto::PROTOCOL_OLDEST`] (each answered
+/// in its own terms: see [`speaks_stopped`]).
+fn serves(ours: u32, theirs: u32) -> bool {
+    theirs == ours
+        || (ours == proto::PROTOCOL_VERSION && (proto::PROTOCOL_OLDEST..ours).contains(&theirs))
+}
+
+/// Whether a client speaking `protocol` is told `Response::Stopped` when busd cuts its wait
+/// short (protocol 3 on); an older one gets the answer alone, as before.
+pub(crate) fn speaks_stopped(protocol: u32) -> bool {
+    protocol >= 3
+}
+
 /// The version policy.
 fn welcome(id: ConnId, shared: &Shared, hello: &Hello) -> Welcome {
     let ours = shared.config.protocol;
-    if hello.protocol == ours {
+    if serves(ours, hello.protocol) {
         return Welcome::Accepted {
-            protocol: ours,
+            protocol: hello.protocol,
             version: proto::VERSION.to_owned(),
             pid: std::process::id(),
         };

@@ -23,6 +23,8 @@ pub struct Hub {
     newest: watch::Sender<i64>,
     /// Shared-state keys with a waiting reader: the newest version committed.
     keys: Mutex<HashMap<String, watch::Sender<i64>>>,
+    /// Bumped by every committed batch that changed anything (`Request::Watch`).
+    changes: watch::Sender<u64>,
 }
 
 /// A reader's subscription: resolves when mail for its name (or for everyone) commits. The
@@ -136,10 +138,28 @@ impl Hub {
     pub fn every_message(&self) -> watch::Receiver<i64> {
         self.newest.subscribe()
     }
+
+    /// Subscribe to every commit that changed something (`Request::Watch`).
+    pub fn every_change(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
 }
 
-impl CommitListener for std::sync::Arc<Hub> {
+impl CommitListener for Arc<Hub> {
     fn committed(&self, events: &[Committed]) {
+        self.publish(events);
+    }
+
+    fn missed(&self) {
+        self.recheck_all();
+    }
+}
+
+impl Hub {
+    /// Wake the readers that `events` concern. Thread-safe: the database thread calls it for
+    /// what it committed, and a task that learns of commits made elsewhere (another busd on a
+    /// shared database) may call it too.
+    pub fn publish(&self, events: &[Committed]) {
         let mut newest = None;
         let mut any_broadcast = false;
         {
@@ -172,6 +192,23 @@ impl CommitListener for std::sync::Arc<Hub> {
         if let Some(id) = newest {
             self.newest.send_modify(|n| *n = (*n).max(id));
         }
+        if !events.is_empty() {
+            self.changes.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Make every parked reader look again: for when commits may have gone unseen (a listener
+    /// for another busd's commits reconnected), so that no wake-up is lost in the gap. A
+    /// reader that finds nothing new parks again.
+    pub fn recheck_all(&self) {
+        self.broadcast.send_modify(|n| *n += 1);
+        for tx in self.names.lock().unwrap().values() {
+            tx.send_modify(|n| *n += 1);
+        }
+        for tx in self.keys.lock().unwrap().values() {
+            tx.send_modify(|_| {});
+        }
+        self.newest.send_modify(|_| {});
     }
 }
 
@@ -257,6 +294,34 @@ mod tests {
         drop(a2);
         drop(b);
         assert_eq!(hub.subscribed_names(), 0);
+    }
+
+    #[tokio::test]
+    async fn recheck_all_wakes_every_parked_reader_and_publish_works_from_any_thread() {
+        let hub = Arc::new(Hub::new());
+        let mut mail = hub.mail("a");
+        let mut key = hub.state("schema");
+        let mut newest = hub.every_message();
+        newest.borrow_and_update();
+        hub.recheck_all();
+        for woke in [
+            tokio::time::timeout(Duration::from_secs(5), mail.changed()).await,
+            tokio::time::timeout(Duration::from_secs(5), key.changed()).await,
+            tokio::time::timeout(Duration::from_secs(5), async {
+                newest.changed().await.unwrap();
+            })
+            .await,
+        ] {
+            woke.expect("rechecked");
+        }
+        let other = hub.clone();
+        std::thread::spawn(move || other.publish(&[message(9, "a")]))
+            .join()
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), mail.changed())
+            .await
+            .unwrap();
+        assert_eq!(*hub.every_message().borrow(), 9);
     }
 
     #[tokio::test]

@@ -8,10 +8,14 @@ mod conn;
 mod handlers;
 mod handshake;
 pub mod hub;
+mod identity;
 mod intake;
 pub mod listener;
+mod outbox;
 pub mod presence;
 mod server;
+mod shared;
 pub mod store;
 
-pub use server::{Config, Daemon, run};
+pub use server::{Daemon, run};
+pub use shared::Config;

@@ -13,7 +13,8 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use interprocess::local_socket::tokio::Listener;
+use interprocess::local_socket::tokio::{Listener, Stream};
+use interprocess::local_socket::traits::StreamCommon;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
 use interprocess::os::unix::local_socket::ListenerOptionsExt;
 use proto::paths::{BusPaths, DbLockHolder};
@@ -38,7 +39,7 @@ impl DaemonLock {
             match DbLockHolder::parse(&text) {
                 Some(holder) if holder.socket != paths.socket => bail!(
                     "busd is already running for the database {} (pid {}) on the socket {}: set BUS_SOCKET={} to use it, or stop it with `kill {}`; one database is served by one busd",
-                    paths.db.display(),
+                    paths.db_shown(),
                     holder.pid,
                     holder.socket.display(),
                     holder.socket.display(),
@@ -224,5 +225,19 @@ fn set_cloexec(fd: &OwnedFd) -> io::Result<()> {
         Err(io::Error::last_os_error())
     } else {
         Ok(())
+    }
+}
+
+/// Only processes of busd's own user may connect.
+pub(crate) fn check_peer(stream: &Stream) -> Result<(), String> {
+    let creds = stream
+        .peer_creds()
+        .map_err(|e| format!("cannot read the peer's credentials: {e}"))?;
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let ours = unsafe { libc::getuid() };
+    match creds.euid() {
+        Some(uid) if uid == ours => Ok(()),
+        Some(uid) => Err(format!("peer uid {uid} is not busd's uid {ours}")),
+        None => Err("the peer's uid is unknown".into()),
     }
 }

@@ -21,12 +21,29 @@ struct Args {
     /// Announce this protocol version instead of ours (tests of version handling).
     #[arg(long, hide = true)]
     announce_protocol: Option<u32>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Copy the bus of BUS_DB (a SQLite file) into an empty PostgreSQL database; then set
+    /// BUS_DB to the URL on every machine to continue the same bus.
+    Migrate {
+        /// The database to copy into: postgres://USER@HOST:PORT/DBNAME
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     init_logging();
-    match serve(args) {
+    let result = match args.command {
+        Some(Command::Migrate { ref to }) => migrate(to),
+        None => serve(args),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // One line, the last busd writes: a client that started busd reports it as is.
@@ -34,6 +51,33 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn migrate(to: &str) -> anyhow::Result<()> {
+    let paths = BusPaths::from_env().context("finding the bus paths")?;
+    if paths.is_shared() {
+        anyhow::bail!("BUS_DB is a PostgreSQL URL already: set it to the SQLite file to copy");
+    }
+    if !proto::paths::is_shared(std::path::Path::new(to)) {
+        anyhow::bail!("--to must be a postgres:// URL, got {to:?}");
+    }
+    let copied = busd::store::postgres::migrate(&paths.db, to, proto::time::now())?;
+    println!(
+        "copied {} agents, {} messages, {} receipts, {} state keys, {} live claims, {} tokens from {} into {}",
+        copied.agents,
+        copied.messages,
+        copied.receipts,
+        copied.state,
+        copied.claims,
+        copied.tokens,
+        paths.db.display(),
+        proto::paths::redact_url(to)
+    );
+    println!(
+        "now set BUS_DB={} on every machine",
+        proto::paths::redact_url(to)
+    );
+    Ok(())
 }
 
 fn serve(args: Args) -> anyhow::Result<()> {

@@ -3,99 +3,20 @@
 //! This is a fact busd knows, not a guess from timestamps: a name is held exactly while the
 //! connection that registered it is open. A connection whose peer has hung up no longer holds
 //! its name, even before its own task has noticed (see [`Peer`]). Each connection's own view,
-//! the name it acts as, is its [`Binding`].
+//! the name it acts as, is its [`Binding`] (`identity.rs`).
 
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{MutexGuard, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// A connection's number, unique for the daemon's life.
 pub type ConnId = u64;
 
-/// Who a connection acts as.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum Identity {
-    #[default]
-    None,
-    /// A session that registered the name and holds it while connected.
-    Session(String),
-    /// The `bus` command acting as a name it does not hold.
-    Acting(String),
-}
-
-impl Identity {
-    pub fn name(&self) -> Option<&str> {
-        match self {
-            Identity::None => None,
-            Identity::Session(n) | Identity::Acting(n) => Some(n),
-        }
-    }
-}
-
-/// A connection's identity. Requests read it; `register` and `act_as` change it one at a time
-/// (a change holds its turn from reading the identity before it until it is set), so each
-/// change knows the name it replaces; a waiting read watches it, so it never waits on under a
-/// name the connection gave up.
-pub struct Binding {
-    current: watch::Sender<Identity>,
-    turn: tokio::sync::Mutex<()>,
-}
-
-impl Default for Binding {
-    fn default() -> Binding {
-        Binding {
-            current: watch::Sender::new(Identity::None),
-            turn: tokio::sync::Mutex::new(()),
-        }
-    }
-}
-
-impl Binding {
-    /// The bound name, if any.
-    pub fn name(&self) -> Option<String> {
-        self.current.borrow().name().map(str::to_owned)
-    }
-
-    /// A receiver that sees every later change.
-    pub fn watch(&self) -> watch::Receiver<Identity> {
-        self.current.subscribe()
-    }
-
-    /// Wait for this connection's turn to change its identity.
-    pub async fn change(&self) -> Change<'_> {
-        Change {
-            _turn: self.turn.lock().await,
-            binding: self,
-        }
-    }
-
-    /// Clear the identity as the connection closes; returns what it was.
-    pub fn take(&self) -> Identity {
-        self.current.send_replace(Identity::None)
-    }
-}
-
-/// The turn of one change of a connection's identity.
-pub struct Change<'a> {
-    _turn: MutexGuard<'a, ()>,
-    binding: &'a Binding,
-}
-
-impl Change<'_> {
-    /// The identity being changed.
-    pub fn current(&self) -> Identity {
-        self.binding.current.borrow().clone()
-    }
-
-    /// Set the identity; returns the one it replaces.
-    pub fn set(&self, identity: Identity) -> Identity {
-        self.binding.current.send_replace(identity)
-    }
-}
+pub use crate::identity::{Binding, Change, Identity};
 
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -170,9 +91,12 @@ impl Peer {
 #[derive(Default)]
 pub struct Presence {
     inner: Mutex<Inner>,
-    /// Bumped by every change a waiting `Resolve` may be waiting for: a name bound, a
-    /// connection attached to or gone from a Claude Code process.
+    /// Bumped by every change a waiting `Resolve` may be waiting for (a name bound, a
+    /// connection attached to or gone from a Claude Code process) and by those a viewer shows
+    /// (`Request::Watch`: a name freed, a call starting or ending a wait for mail).
     changed: watch::Sender<u64>,
+    /// Bumped each time a reader parks in a wait for mail (`Request::AwaitParked` watches it).
+    parked: watch::Sender<u64>,
 }
 
 #[derive(Default)]
@@ -200,6 +124,8 @@ impl Drop for Waiting<'_> {
             *n -= 1;
             if *n == 0 {
                 inner.waiting.remove(&self.name);
+                drop(inner);
+                self.presence.changed.send_modify(|n| *n += 1);
             }
         }
     }
@@ -321,6 +247,8 @@ impl Presence {
         let mut inner = self.inner.lock().unwrap();
         if inner.sessions.get(name).is_some_and(|s| s.conn == conn) {
             inner.sessions.remove(name);
+            drop(inner);
+            self.changed.send_modify(|n| *n += 1);
             true
         } else {
             false
@@ -352,19 +280,27 @@ impl Presence {
         names
     }
 
+    /// A receiver that sees every reader parking from now on: then ask [`Presence::is_waiting`].
+    pub fn watch_parked(&self) -> watch::Receiver<u64> {
+        self.parked.subscribe()
+    }
+
     pub fn is_waiting(&self, name: &str) -> bool {
         self.inner.lock().unwrap().waiting.contains_key(name)
     }
 
     /// Count `name` as waiting until the guard drops.
     pub fn waiting(&self, name: &str) -> Waiting<'_> {
-        *self
-            .inner
-            .lock()
-            .unwrap()
-            .waiting
-            .entry(name.to_owned())
-            .or_default() += 1;
+        let first = {
+            let mut inner = self.inner.lock().unwrap();
+            let n = inner.waiting.entry(name.to_owned()).or_default();
+            *n += 1;
+            *n == 1
+        };
+        self.parked.send_modify(|n| *n += 1);
+        if first {
+            self.changed.send_modify(|n| *n += 1);
+        }
         Waiting {
             presence: self,
             name: name.to_owned(),

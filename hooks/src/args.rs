@@ -116,12 +116,21 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         after: Option<i64>,
     },
+    /// A live full-screen view of the bus: agents, messages, claims, state (q quits).
+    Top,
     /// The daemon: pid, version, uptime, paths and counts.
     Status,
     /// Stop the daemon gracefully.
     Stop,
     /// Restart the daemon (after an upgrade): sessions and waiting hooks carry on with the new one.
     Restart,
+    /// Copy this machine's bus (BUS_DB, a SQLite file) into an empty PostgreSQL database, to
+    /// share it across machines: then set BUS_DB to the URL on every machine.
+    Migrate {
+        /// The database to copy into: postgres://USER@HOST:PORT/DBNAME
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// Claude Code hook entry points (see plugin/hooks/hooks.json).
     #[command(subcommand)]
     Hook(HookCommand),

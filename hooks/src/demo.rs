@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use proto::client::{Client, ClientOptions};
+use proto::ClientKind;
+use proto::client::{Client, ClientOptions, call};
 use proto::paths::BusPaths;
-use proto::{ClientKind, Request};
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
@@ -365,7 +365,7 @@ async fn stop_daemon(db: &Path) {
         reconnect_for: Duration::from_secs(2),
         ..ClientOptions::new(paths, ClientKind::Cli)
     });
-    if client.call(Request::Shutdown).await.is_ok() {
+    if client.run(call::shutdown()).await.is_ok() {
         let _ = wait_for_exit(&lock).await;
     }
 }

@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
-use proto::client::{Client, ClientError, ClientOptions};
-use proto::{ClientKind, Request, Response};
+use proto::ClientKind;
+use proto::client::{Client, ClientError, ClientOptions, call};
 
 use crate::bus::Bus;
 use crate::remote::{Remote, RemoteOptions};
@@ -64,29 +64,20 @@ pub async fn resolve(
     if sessions.is_empty() && host.is_none() {
         return Ok(None);
     }
-    let request = Request::Resolve {
-        session_ids: sessions.to_vec(),
-        wait: if host.is_some() {
-            wait.as_secs_f64()
-        } else {
-            0.0
-        },
-        host,
+    let wait = if host.is_some() {
+        wait.as_secs_f64()
+    } else {
+        0.0
     };
-    match client.call(request).await? {
-        Response::Identity(found) => Ok(found.name),
-        _ => Ok(None),
-    }
+    let found = client
+        .run(call::resolve(sessions.to_vec(), host, wait))
+        .await?;
+    Ok(found.name)
 }
 
 /// Bind `name` to this connection without holding it, so identity-bound requests use it.
 pub async fn act_as(client: &Bus, name: &str) -> Result<(), ClientError> {
-    client
-        .call(Request::ActAs {
-            name: name.to_owned(),
-        })
-        .await
-        .map(|_| ())
+    client.run(call::act_as(name.to_owned())).await.map(drop)
 }
 
 /// Resolve the name and act as it, if anything names one.

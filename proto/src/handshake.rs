@@ -39,7 +39,8 @@ pub struct Hello {
 /// The daemon's answer to [`Hello`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Welcome {
-    /// Go ahead: requests may follow.
+    /// Go ahead: requests may follow. `protocol` is the one this connection speaks: the
+    /// client's, which busd serves down to `PROTOCOL_OLDEST`.
     Accepted {
         protocol: u32,
         version: String,

@@ -154,6 +154,20 @@ pub fn tool_search(tools: &[&str]) -> String {
     format!("ToolSearch query \"select:{}\"", names.join(","))
 }
 
+/// This machine's host name (`gethostname`), or "this machine" when it has none.
+pub fn machine_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it on
+    // success (we keep the last byte 0 either way).
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) } == 0;
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(0);
+    if ok && end > 0 {
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "this machine".to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 //! explicit maximum size ([`frame`]). [`client`] connects, handshakes, starts the daemon when
 //! none answers, and retries an interrupted call with the same request id after reconnecting.
 
+pub mod channel;
 pub mod client;
 pub mod error;
 pub mod frame;
@@ -28,7 +29,13 @@ pub use wire::*;
 
 /// The version of the protocol spoken after the handshake. Bump it whenever [`Request`],
 /// [`Response`] or any type inside them changes shape: postcard is not self-describing.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 3 added `Request::{AwaitParked, MarkRead, Watch}` and `Response::{Stopped, Parked,
+/// Changed}` at the ends of the enums.
+pub const PROTOCOL_VERSION: u32 = 3;
+
+/// The oldest protocol busd still serves: a protocol 2 client decodes every answer busd
+/// gives it (busd sends it none of protocol 3's variants) and sees waits end as before.
+pub const PROTOCOL_OLDEST: u32 = 2;
 
 /// The version of the claude-bus binaries, reported by `bus status` and in the handshake.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -2,6 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+/// The database's file name in its folder when `BUS_DB` does not name one.
+pub const DB_FILE: &str = "bus.db";
+
 /// Every file of one bus. One `BUS_DB` isolates a whole bus.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BusPaths {
@@ -27,22 +30,39 @@ impl BusPaths {
     /// a Unix socket.
     pub fn from_env() -> std::io::Result<Self> {
         let db = match std::env::var_os("BUS_DB").filter(|v| !v.is_empty()) {
+            Some(db) if is_shared(Path::new(&db)) => PathBuf::from(db),
             Some(db) => absolute("BUS_DB", PathBuf::from(db))?,
             None => default_db()?,
         };
-        let socket = std::env::var_os("BUS_SOCKET")
+        let mut socket = std::env::var_os("BUS_SOCKET")
             .filter(|v| !v.is_empty())
             .map(|s| absolute("BUS_SOCKET", PathBuf::from(s)))
             .transpose()?;
         let explicit = socket.is_some();
+        if socket.is_none() && is_shared(&db) {
+            // A shared database has no folder here: the bus's local files go where they
+            // would for the default database.
+            socket = Some(default_db()?.with_file_name("busd.sock"));
+        }
         let paths = Self::new(db, socket);
         paths.check_socket_length(explicit)?;
         Ok(paths)
     }
 
-    /// The paths for a database, with the socket beside it unless given.
+    /// The paths of a bus whose every file is in `dir`: the database under its usual name,
+    /// the socket beside it (a throwaway bus: tests, the benchmark, `bus demo`).
+    pub fn in_folder(dir: &Path) -> Self {
+        Self::new(dir.join(DB_FILE), None)
+    }
+
+    /// The paths for a database, with the socket beside it unless given. For a shared
+    /// database (a `postgres://` URL), every local file is in the socket's folder.
     pub fn new(db: PathBuf, socket: Option<PathBuf>) -> Self {
-        let dir = db.parent().map(Path::to_path_buf).unwrap_or_default();
+        let shared = is_shared(&db);
+        let dir = match (&socket, shared) {
+            (Some(socket), true) => socket.parent().map(Path::to_path_buf).unwrap_or_default(),
+            _ => db.parent().map(Path::to_path_buf).unwrap_or_default(),
+        };
         let socket = socket.unwrap_or_else(|| dir.join("busd.sock"));
         let sibling = |suffix: &str| {
             let mut s = socket.clone().into_os_string();
@@ -52,10 +72,14 @@ impl BusPaths {
         BusPaths {
             log: dir.join("busd.log"),
             daemon_lock: sibling(".lock"),
-            db_lock: {
-                let mut s = db.clone().into_os_string();
-                s.push(".busd.lock");
-                PathBuf::from(s)
+            // One busd per SQLite file; a shared database has one busd per socket.
+            db_lock: match shared {
+                true => sibling(".db.lock"),
+                false => {
+                    let mut s = db.clone().into_os_string();
+                    s.push(".busd.lock");
+                    PathBuf::from(s)
+                }
             },
             start_lock: sibling(".start.lock"),
             db,
@@ -63,9 +87,22 @@ impl BusPaths {
         }
     }
 
-    /// The folder that holds the database.
+    /// The bus's folder here: the database's, or for a shared database the socket's.
     pub fn dir(&self) -> &Path {
-        self.db.parent().unwrap_or(Path::new("."))
+        match self.is_shared() {
+            true => self.socket_dir(),
+            false => self.db.parent().unwrap_or(Path::new(".")),
+        }
+    }
+
+    /// Whether the database is shared by several busd (a PostgreSQL URL), not a file.
+    pub fn is_shared(&self) -> bool {
+        is_shared(&self.db)
+    }
+
+    /// The database for messages and logs: the file, or the URL without its password.
+    pub fn db_shown(&self) -> String {
+        redact_url(&self.db.to_string_lossy())
     }
 
     /// The folder that holds the socket and its locks.
@@ -140,6 +177,28 @@ fn absolute(var: &str, path: PathBuf) -> std::io::Result<PathBuf> {
     ))
 }
 
+/// `url` without its password (`user:***@host`); anything else as it is.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// Whether `db` is a PostgreSQL URL rather than a file.
+pub fn is_shared(db: &Path) -> bool {
+    let db = db.to_string_lossy();
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
 fn default_db() -> std::io::Result<PathBuf> {
     let base = directories::BaseDirs::new().ok_or_else(|| {
         std::io::Error::new(
@@ -147,12 +206,25 @@ fn default_db() -> std::io::Result<PathBuf> {
             "no home folder: set BUS_DB to the database file to use",
         )
     })?;
-    Ok(base.home_dir().join(".claude-bus").join("bus.db"))
+    Ok(base.home_dir().join(".claude-bus").join(DB_FILE))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_database_keeps_the_local_files_beside_the_socket() {
+        let p = BusPaths::new(
+            "postgres://bus:pw@db:5432/team".into(),
+            Some("/tmp/m1/busd.sock".into()),
+        );
+        assert!(p.is_shared());
+        assert_eq!(p.dir(), Path::new("/tmp/m1"));
+        assert_eq!(p.log, Path::new("/tmp/m1/busd.log"));
+        assert_eq!(p.db_lock, Path::new("/tmp/m1/busd.sock.db.lock"));
+        assert_eq!(p.db_shown(), "postgres://bus:***@db:5432/team");
+    }
 
     #[test]
     fn socket_and_locks_sit_beside_the_database() {

@@ -152,6 +152,21 @@ pub enum Request {
     /// The name a bearer token binds (an HTTP front asks for each request), or
     /// `ErrorKind::Unauthorized`, which says nothing of which names exist.
     Authenticate { token: String },
+    /// Protocol 3: answer `Parked(true)` once a reader of `name` is parked in a wait for mail
+    /// (an `Inbox` or `Ask` that found nothing yet: mail committed from then on wakes it), at
+    /// once if one is; `Parked(false)` when `wait` seconds pass first, or busd stops. For
+    /// tests and tools that must act only once a reader waits, instead of asking again.
+    AwaitParked { name: String, wait: f64 },
+    /// Protocol 3: mark one message of the bound name read, as handed over outside busd (a channel push
+    /// Claude Code took: `bus hook prompt` saw it). Unknown, foreign or read already: no-op.
+    MarkRead { message_id: i64 },
+    /// Wait up to `wait` seconds until anything a viewer shows has changed (a message, a state
+    /// write, a claim taken or released, an agent registered, a session come or gone, one
+    /// starting or ending a wait), then answer `Changed` with the bus's change count. `after`
+    /// is the count the client last saw: a count other than it answers at once (0 always
+    /// does). Counts start at busd's start time in milliseconds, so a restarted busd never
+    /// repeats one. Read-only; protocol 3 (`bus top`, the browser view).
+    Watch { after: u64, wait: f64 },
 }
 
 impl Request {
@@ -167,6 +182,7 @@ impl Request {
             Request::Send { .. } => "send",
             Request::Inbox { .. } => "inbox",
             Request::MessageStatus { .. } => "message_status",
+            Request::MarkRead { .. } => "mark_read",
             Request::SetState { .. } => "set_state",
             Request::GetState { .. } => "get_state",
             Request::ListState => "list_state",
@@ -186,6 +202,8 @@ impl Request {
             Request::TokenList => "token_list",
             Request::TokenRevoke { .. } => "token_revoke",
             Request::Authenticate { .. } => "authenticate",
+            Request::AwaitParked { .. } => "await_parked",
+            Request::Watch { .. } => "watch",
         }
     }
 
@@ -210,7 +228,9 @@ impl Request {
             Request::Inbox { wait, .. }
             | Request::Tail { wait, .. }
             | Request::WaitState { wait, .. }
-            | Request::Ask { wait, .. } => *wait,
+            | Request::Ask { wait, .. }
+            | Request::AwaitParked { wait, .. } => *wait,
+            Request::Watch { wait, .. } => *wait,
             _ => 0.0,
         }
     }
@@ -273,13 +293,29 @@ pub enum Response {
     TokenRevoked(crate::TokenRevoked),
     /// Answer to `Authenticate`.
     Authenticated(crate::Authenticated),
+    /// Protocol 3: the answer of a waiting call (`Inbox`, `Tail`, `WaitState`, `Ask`) that
+    /// busd cut short because it is stopping for good, having found nothing to answer with:
+    /// the call's own answer (an empty page, no reply), and the explicit word that no busd
+    /// answers another wait until one is started. A protocol 2 client gets the answer alone.
+    Stopped(Box<Response>),
+    /// Answer to `AwaitParked`: whether a reader of the name is parked.
+    Parked(bool),
+    /// Answer to `Watch`.
+    Changed(Changes),
+}
+
+/// Result of `Watch`: the bus's change count now (equal to `after` when the wait ran out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Changes {
+    pub seq: u64,
 }
 
 /// How busd is going away, told to every connection that asked (`Request::WatchClosing`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Closing {
-    /// For good (`bus stop`, SIGTERM): waiting reads end with what they have, and no busd
-    /// comes back unless a client starts one.
+    /// For good (`bus stop`, SIGTERM): waiting reads end with what they have (protocol 3:
+    /// said with `Response::Stopped` when that is nothing), and no busd comes back unless a
+    /// client starts one.
     Stopping,
     /// For a new busd to take over (`bus restart`, or retiring for a newer client): waiting
     /// reads that found nothing are refused with `ErrorKind::Restarting`; ask the next busd.

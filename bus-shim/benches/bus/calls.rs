@@ -7,7 +7,7 @@ use proto::{Request, StateMode};
 use serde_json::{Value, json};
 
 use crate::Ctx;
-use crate::fixture::TempBus;
+use crate::fixture::{self};
 use crate::mcp::{Server, Session};
 use crate::procs;
 use crate::report::{self, Better, Figure, Report, Target, Unit, Value as Cell};
@@ -86,9 +86,9 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
 
 /// The same calls from a protocol-level client, without MCP and the shim.
 async fn over_socket(ctx: &Ctx) -> anyhow::Result<Calls> {
-    let bus = TempBus::started(&ctx.bins.busd).await?;
-    let a = bus.session("a").await?;
-    let b = bus.session("b").await?;
+    let bus = fixture::started(&ctx.bins.busd).await?;
+    let a = fixture::registered(&bus, "a").await?;
+    let b = fixture::registered(&bus, "b").await?;
     let send = |to: &str, content: &str| Request::Send {
         to: to.into(),
         content: content.into(),
@@ -145,9 +145,9 @@ async fn over_socket(ctx: &Ctx) -> anyhow::Result<Calls> {
 }
 
 async fn measure(ctx: &Ctx, server: &Server) -> anyhow::Result<Calls> {
-    let mut bus = TempBus::new(&ctx.bins.busd)?;
+    let mut bus = fixture::temp_bus(&ctx.bins.busd)?;
     if server.is_ours() {
-        bus.start().await?;
+        bus.try_spawn(&[]).await?;
     }
     let a = Session::named(server, &bus, "a").await?;
     let b = Session::named(server, &bus, "b").await?;

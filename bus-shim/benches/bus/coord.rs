@@ -9,7 +9,7 @@ use anyhow::bail;
 use serde_json::{Value, json};
 
 use crate::Ctx;
-use crate::fixture::TempBus;
+use crate::fixture::{self};
 use crate::mcp::{Session, inbox_contents};
 use crate::report::{self, Figure, Report};
 use crate::stats::Samples;
@@ -54,7 +54,7 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
 }
 
 async fn measure(ctx: &Ctx) -> anyhow::Result<Coord> {
-    let bus = TempBus::started(&ctx.bins.busd).await?;
+    let bus = fixture::started(&ctx.bins.busd).await?;
     let a = Session::named(&ctx.ours, &bus, "asker").await?;
     let b = Session::named(&ctx.ours, &bus, "answerer").await?;
     let n = ctx.opts.pick(30, 300);

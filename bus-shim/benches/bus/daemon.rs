@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use proto::{Request, Response};
+use anyhow::Context;
+use proto::client::call;
 
 use crate::Ctx;
-use crate::fixture::TempBus;
+use crate::fixture::{self};
 use crate::procs;
 use crate::report::{self, Better, Figure, Report, Target, Unit};
 
@@ -72,10 +72,10 @@ struct Run {
 
 /// Sends per second from `clients` concurrent clients over `span`.
 async fn measure(ctx: &Ctx, clients: usize, span: Duration) -> anyhow::Result<Run> {
-    let bus = TempBus::started(&ctx.bins.busd).await?;
+    let bus = fixture::started(&ctx.bins.busd).await?;
     let mut sessions = Vec::new();
     for i in 0..clients {
-        sessions.push(bus.session(&format!("d{i}")).await?);
+        sessions.push(fixture::registered(&bus, &format!("d{i}")).await?);
     }
     let content = "x".repeat(64);
     let busd = bus.busd_pid().context("busd's pid")?;
@@ -88,15 +88,9 @@ async fn measure(ctx: &Ctx, clients: usize, span: Duration) -> anyhow::Result<Ru
         tasks.push(tokio::spawn(async move {
             let mut sent = 0u64;
             while Instant::now() < deadline {
-                let request = Request::Send {
-                    to: "sink".into(),
-                    content: content.clone(),
-                    reply_to: None,
-                };
-                match client.call(request).await? {
-                    Response::Sent(_) => sent += 1,
-                    other => bail!("send answered {other:?}"),
-                }
+                let send = call::send("sink".into(), content.clone(), None);
+                client.run(send).await?;
+                sent += 1;
             }
             anyhow::Ok(sent)
         }));

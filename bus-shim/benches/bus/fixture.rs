@@ -1,15 +1,12 @@
-//! The binaries under test (built in release, as users get them) and a temp bus with its busd.
+//! The binaries under test (built in release, as users get them), and the workspace's temp bus
+//! ([`testkit::TempBus`]) on them.
 
 use std::path::{Path, PathBuf};
-use std::process::Child;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
-use proto::client::{Client, ClientOptions, spawn_daemon};
-use proto::paths::BusPaths;
-use proto::{ClientKind, Request, Response, Status};
-
-use crate::procs;
+use proto::Status;
+use proto::client::{Client, call};
+pub use testkit::TempBus;
 
 /// Paths of the release binaries.
 #[derive(Debug, Clone)]
@@ -66,107 +63,29 @@ fn has_hook_stop(bus: &Path) -> bool {
             })
 }
 
-/// A bus in a fresh temp folder, with or without its busd. Dropping it stops busd.
-pub struct TempBus {
-    pub dir: tempfile::TempDir,
-    pub paths: BusPaths,
-    busd: PathBuf,
-    daemon: Option<Child>,
+/// A bus in a fresh temp folder for the busd at `busd`, no daemon yet. Dropping it stops busd.
+pub fn temp_bus(busd: &Path) -> anyhow::Result<TempBus> {
+    TempBus::new("bus-bench-", busd.to_owned()).context("creating a temp folder")
 }
 
-impl TempBus {
-    /// A folder for a bus; no daemon yet.
-    pub fn new(busd: &Path) -> anyhow::Result<TempBus> {
-        let dir = tempfile::Builder::new()
-            .prefix("bus-bench-")
-            .tempdir()
-            .context("creating a temp folder")?;
-        let paths = BusPaths::new(dir.path().join("bus.db"), None);
-        Ok(TempBus {
-            dir,
-            paths,
-            busd: busd.to_owned(),
-            daemon: None,
-        })
-    }
-
-    /// A bus with its busd serving.
-    pub async fn started(busd: &Path) -> anyhow::Result<TempBus> {
-        let mut bus = TempBus::new(busd)?;
-        bus.start().await?;
-        Ok(bus)
-    }
-
-    pub async fn start(&mut self) -> anyhow::Result<()> {
-        let child = spawn_daemon(&self.paths, &self.busd, &[], false, Duration::from_secs(30))
-            .await
-            .context("starting busd")?;
-        self.daemon = Some(child);
-        Ok(())
-    }
-
-    /// SIGTERM busd and wait for it to exit (it checkpoints the database first).
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.daemon.take() {
-            procs::signal(child.id(), libc::SIGTERM);
-            let _ = child.wait();
-        }
-    }
-
-    /// busd's pid: ours, or the one a client started (from its lock file).
-    pub fn busd_pid(&self) -> Option<u32> {
-        if let Some(child) = &self.daemon {
-            return Some(child.id());
-        }
-        std::fs::read_to_string(&self.paths.daemon_lock)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-    }
-
-    pub fn db(&self) -> &Path {
-        &self.paths.db
-    }
-
-    /// A protocol-level client that never starts a daemon.
-    pub fn client(&self) -> Client {
-        Client::new(ClientOptions {
-            autostart: false,
-            busd: Some(self.busd.clone()),
-            reconnect_for: Duration::from_secs(10),
-            ..ClientOptions::new(self.paths.clone(), ClientKind::Other)
-        })
-    }
-
-    /// A protocol-level client registered as `name`.
-    pub async fn session(&self, name: &str) -> anyhow::Result<Client> {
-        let client = self.client();
-        client
-            .call(Request::Register {
-                name: name.into(),
-                role: None,
-                owns: None,
-            })
-            .await
-            .with_context(|| format!("registering {name}"))?;
-        Ok(client)
-    }
+/// A bus with its busd serving.
+pub async fn started(busd: &Path) -> anyhow::Result<TempBus> {
+    let mut bus = temp_bus(busd)?;
+    bus.try_spawn(&[]).await.context("starting busd")?;
+    Ok(bus)
 }
 
-impl Drop for TempBus {
-    fn drop(&mut self) {
-        if self.daemon.is_some() {
-            self.stop();
-        } else if let Some(pid) = self.busd_pid() {
-            // A busd that a client started (not our child).
-            procs::signal(pid, libc::SIGTERM);
-        }
-    }
+/// A protocol-level client registered as `name`.
+pub async fn registered(bus: &TempBus, name: &str) -> anyhow::Result<Client> {
+    let client = bus.client();
+    client
+        .run(call::register(name.into(), None, None))
+        .await
+        .with_context(|| format!("registering {name}"))?;
+    Ok(client)
 }
 
 /// busd's status, through `client`.
 pub async fn status(client: &Client) -> anyhow::Result<Status> {
-    match client.call(Request::Status).await? {
-        Response::Status(s) => Ok(s),
-        other => bail!("status answered {other:?}"),
-    }
+    Ok(client.run(call::status()).await?)
 }

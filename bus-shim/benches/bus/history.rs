@@ -14,7 +14,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::Ctx;
-use crate::fixture::TempBus;
+use crate::fixture::{self};
 use crate::mcp::{Server, Session};
 use crate::report::{self, Figure, Report, Target};
 use crate::stats::Samples;
@@ -70,10 +70,10 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
 }
 
 async fn measure(ctx: &Ctx, server: &Server, size: usize) -> anyhow::Result<History> {
-    let mut bus = TempBus::new(&ctx.bins.busd)?;
+    let mut bus = fixture::temp_bus(&ctx.bins.busd)?;
     // Let the server create its schema, then stop it.
     if server.is_ours() {
-        bus.start().await?;
+        bus.try_spawn(&[]).await?;
         bus.stop();
     } else {
         Session::named(server, &bus, "seed").await?.close().await;
@@ -81,7 +81,7 @@ async fn measure(ctx: &Ctx, server: &Server, size: usize) -> anyhow::Result<Hist
     let db = bus.db().to_owned();
     tokio::task::spawn_blocking(move || seed(&db, size)).await??;
     if server.is_ours() {
-        bus.start().await?;
+        bus.try_spawn(&[]).await?;
     }
     let reader = Session::named(server, &bus, "reader").await?;
     let sender = Session::named(server, &bus, "sender").await?;

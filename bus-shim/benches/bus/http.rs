@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use proto::{Request, Response};
+use proto::client::call;
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
@@ -88,7 +88,7 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
 }
 
 async fn measure(ctx: &Ctx) -> anyhow::Result<Http> {
-    let bus = TempBus::started(&ctx.bins.busd).await?;
+    let bus = fixture::started(&ctx.bins.busd).await?;
     let front = Front::start(ctx, &bus).await?;
     let front_idle_mb = procs::rss_bytes(front.pid).map(mb);
     let reader = front.session(&token(&bus, "reader").await?).await?;
@@ -220,14 +220,8 @@ fn mb(bytes: u64) -> f64 {
 
 /// A new token for `name`.
 async fn token(bus: &TempBus, name: &str) -> anyhow::Result<String> {
-    let request = Request::TokenCreate {
-        name: name.to_owned(),
-        role: None,
-    };
-    match bus.client().call(request).await? {
-        Response::TokenCreated(created) => Ok(created.token),
-        other => bail!("token create answered {other:?}"),
-    }
+    let create = call::token_create(name.to_owned(), None);
+    Ok(bus.client().run(create).await?.token)
 }
 
 async fn call(

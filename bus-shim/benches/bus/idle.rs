@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::Ctx;
-use crate::fixture::{self, TempBus};
+use crate::fixture::{self};
 use crate::mcp::{Server, Session};
 use crate::procs;
 use crate::report::{self, Figure, Report, Target, Value};
@@ -69,9 +69,9 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
 }
 
 async fn measure(ctx: &Ctx, server: &Server, span: Duration) -> anyhow::Result<Idle> {
-    let mut bus = TempBus::new(&ctx.bins.busd)?;
+    let mut bus = fixture::temp_bus(&ctx.bins.busd)?;
     if server.is_ours() {
-        bus.start().await?;
+        bus.try_spawn(&[]).await?;
     }
     let mut sessions = Vec::new();
     for i in 0..SESSIONS {

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use fixture::{Bins, TempBus};
+use fixture::Bins;
 use mcp::Server;
 use opts::Options;
 use report::Report;
@@ -68,7 +68,7 @@ fn run() -> anyhow::Result<bool> {
     runtime.block_on(async {
         let theirs = match &opts.compare {
             Some(cmd) => {
-                let probe = TempBus::new(&bins.busd)?;
+                let probe = fixture::temp_bus(&bins.busd)?;
                 Some(
                     Server::other(opts.compare_label.clone(), cmd.clone(), &probe)
                         .await

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use proto::{Request, Response};
+use proto::client::call;
 use serde_json::json;
 
 use crate::Ctx;
-use crate::fixture::{self, TempBus};
+use crate::fixture::{self};
 use crate::mcp::{Server, Session, inbox_contents};
 use crate::procs;
 use crate::report::{self, Better, Figure, Report, Target, Unit, Value};
@@ -135,9 +135,9 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
 
 /// `n` sessions of `server`, all waiting in `inbox(wait)`; one broadcast.
 async fn shims(ctx: &Ctx, server: &Server, n: usize) -> anyhow::Result<Many> {
-    let mut bus = TempBus::new(&ctx.bins.busd)?;
+    let mut bus = fixture::temp_bus(&ctx.bins.busd)?;
     if server.is_ours() {
-        bus.start().await?;
+        bus.try_spawn(&[]).await?;
     }
     let mut sessions = Vec::new();
     for i in 0..n {
@@ -227,24 +227,17 @@ async fn shims(ctx: &Ctx, server: &Server, n: usize) -> anyhow::Result<Many> {
 
 /// `n` protocol-level clients, all waiting for mail; one broadcast.
 async fn waiting_clients(ctx: &Ctx, n: usize) -> anyhow::Result<Many> {
-    let bus = TempBus::started(&ctx.bins.busd).await?;
-    let caster = bus.session("caster").await?;
+    let bus = fixture::started(&ctx.bins.busd).await?;
+    let caster = fixture::registered(&bus, "caster").await?;
     let mut clients = Vec::new();
     for i in 0..n {
-        clients.push(bus.session(&format!("p{i}")).await?);
+        clients.push(fixture::registered(&bus, &format!("p{i}")).await?);
     }
     let waits: Vec<_> = clients
         .into_iter()
         .map(|client| {
             tokio::spawn(async move {
-                let page = client
-                    .call(Request::Inbox {
-                        consume: true,
-                        limit: 100,
-                        wait: 60.0,
-                        waiter: None,
-                    })
-                    .await;
+                let page = client.run(call::inbox(true, 100, 60.0, None)).await;
                 (page, Instant::now(), client)
             })
         })
@@ -261,17 +254,13 @@ async fn waiting_clients(ctx: &Ctx, n: usize) -> anyhow::Result<Many> {
         .map(|b| b as f64 / MB);
     let t0 = Instant::now();
     caster
-        .call(Request::Send {
-            to: "all".into(),
-            content: "wake up".into(),
-            reply_to: None,
-        })
+        .run(call::send("all".into(), "wake up".into(), None))
         .await?;
     let mut woken = Samples::new();
     for wait in waits {
         let (page, t1, _client) = wait.await?;
         match page? {
-            Response::Inbox(page) if page.messages.len() == 1 => woken.push(t1 - t0),
+            page if page.messages.len() == 1 => woken.push(t1 - t0),
             other => bail!("a woken client got {other:?}"),
         }
     }

@@ -8,11 +8,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use rmcp::RoleClient;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
-use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
-use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
+use testkit::mcp::Recorder;
 use tokio::process::Command;
 
 use crate::fixture::TempBus;
@@ -94,11 +94,7 @@ impl Server {
                 cmd
             }
         };
-        cmd.env("BUS_DB", bus.db())
-            .env_remove("BUS_NAME")
-            .env_remove("BUS_SOCKET")
-            .env_remove("CLAUDE_CODE_SESSION_ID")
-            .env_remove("BUS_LOG");
+        bus.env(&mut cmd);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -106,9 +102,9 @@ impl Server {
     }
 }
 
-/// One session: a server process and the MCP client talking to it.
+/// One session: a server process and the workspace's MCP client talking to it.
 pub struct Session {
-    pub client: RunningService<RoleClient, ()>,
+    pub client: RunningService<RoleClient, Recorder>,
     pub pid: u32,
 }
 
@@ -119,17 +115,14 @@ impl Session {
         bus: &TempBus,
         env: &[(&str, &str)],
     ) -> anyhow::Result<Session> {
-        let cmd = server.command(bus, env).configure(|_| {});
-        let (transport, _) = TokioChildProcess::builder(cmd)
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", server.label))?;
-        let pid = transport.id().context("the server's pid")?;
-        let client = tokio::time::timeout(CALL_TIMEOUT, ().serve(transport))
+        let (session, _) = testkit::Session::spawn(server.command(bus, env), Stdio::null())
             .await
-            .with_context(|| format!("{} did not answer initialize", server.label))?
-            .with_context(|| format!("{} refused initialize", server.label))?;
-        Ok(Session { client, pid })
+            .map_err(|e| anyhow::anyhow!("starting {}: {e}", server.label))?;
+        let pid = session.pid.context("the server's pid")?;
+        Ok(Session {
+            client: session.client,
+            pid,
+        })
     }
 
     /// A session registered as `name`.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::Ctx;
-use crate::fixture::TempBus;
+use crate::fixture::{self};
 use crate::mcp::{Server, Session};
 use crate::procs;
 use crate::report::{self, Figure, Report, Target, Value};
@@ -69,9 +69,9 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
 async fn measure(ctx: &Ctx, server: &Server, daemon_running: bool) -> anyhow::Result<Startup> {
     let n = ctx.opts.pick(5, 20);
     let mut out = Startup::default();
-    let mut shared = TempBus::new(&ctx.bins.busd)?;
+    let mut shared = fixture::temp_bus(&ctx.bins.busd)?;
     if server.is_ours() && daemon_running {
-        shared.start().await?;
+        shared.try_spawn(&[]).await?;
     }
     // One round first, to warm the page cache.
     for i in 0..=n {
@@ -79,7 +79,7 @@ async fn measure(ctx: &Ctx, server: &Server, daemon_running: bool) -> anyhow::Re
         let bus = if daemon_running {
             &shared
         } else {
-            cold = TempBus::new(&ctx.bins.busd)?;
+            cold = fixture::temp_bus(&ctx.bins.busd)?;
             &cold
         };
         let t0 = Instant::now();

@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::sync::Barrier;
 
 use crate::Ctx;
-use crate::fixture::TempBus;
+use crate::fixture::{self};
 use crate::mcp::{Server, Session, inbox_contents};
 use crate::report::{self, Better, Figure, Report, Target, Unit, Value};
 
@@ -77,9 +77,9 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
 }
 
 async fn measure(ctx: &Ctx, server: &Server) -> anyhow::Result<Throughput> {
-    let mut bus = TempBus::new(&ctx.bins.busd)?;
+    let mut bus = fixture::temp_bus(&ctx.bins.busd)?;
     if server.is_ours() {
-        bus.start().await?;
+        bus.try_spawn(&[]).await?;
     }
     let per_session = ctx.opts.pick(250, 2500);
     let mut sessions = Vec::new();

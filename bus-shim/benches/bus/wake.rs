@@ -140,9 +140,9 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
 }
 
 async fn measure(ctx: &Ctx, server: &Server) -> anyhow::Result<Wake> {
-    let mut bus = TempBus::new(&ctx.bins.busd)?;
+    let mut bus = fixture::temp_bus(&ctx.bins.busd)?;
     if server.is_ours() {
-        bus.start().await?;
+        bus.try_spawn(&[]).await?;
     }
     let reader = Session::named(server, &bus, "reader").await?;
     let sender = Session::named(server, &bus, "sender").await?;
@@ -262,8 +262,8 @@ async fn polling(
 
 /// `bus hook stop` waits for mail for BUS_NAME; it exits 2 once it has consumed some.
 async fn hook(ctx: &Ctx, bus_exe: &std::path::Path) -> anyhow::Result<Samples> {
-    let bus = TempBus::started(&ctx.bins.busd).await?;
-    let sender = bus.session("sender").await?;
+    let bus = fixture::started(&ctx.bins.busd).await?;
+    let sender = fixture::registered(&bus, "sender").await?;
     let probe = bus.client();
     let n = ctx.opts.pick(10, 60);
     let mut samples = Samples::new();
@@ -295,11 +295,11 @@ async fn hook(ctx: &Ctx, bus_exe: &std::path::Path) -> anyhow::Result<Samples> {
             let parked = fixture::status(&probe).await?.waiting == 1;
             let t0 = Instant::now();
             sender
-                .call(proto::Request::Send {
-                    to: "hooked".into(),
-                    content: format!("hook {tries}"),
-                    reply_to: None,
-                })
+                .run(proto::client::call::send(
+                    "hooked".into(),
+                    format!("hook {tries}"),
+                    None,
+                ))
                 .await?;
             anyhow::Ok((t0, parked))
         };

@@ -16,7 +16,7 @@ use http::{Request, Response, StatusCode, header};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use proto::client::{Client, ClientError};
+use proto::client::{Client, ClientError, call};
 use proto::{Authenticated, ErrorKind};
 use rmcp::transport::streamable_http_server::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -26,7 +26,7 @@ use crate::tools::Bus;
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
-/// The path served.
+/// The path served (and the view's, [`super::view`]).
 pub const PATH: &str = "/mcp";
 const SESSION_HEADER: &str = "mcp-session-id";
 /// The longest bearer token looked at (ours are 68 characters).
@@ -64,10 +64,17 @@ pub struct Front {
     /// The largest request body (rmcp refuses one larger that declares no length).
     pub max_body: usize,
     pub throttle: Throttle,
+    /// Served over TLS (the view's cookie is then `Secure`).
+    pub tls: bool,
+    /// The bus, for the view's own connections to busd.
+    pub paths: proto::paths::BusPaths,
 }
 
 impl Front {
     pub async fn handle(&self, peer: IpAddr, request: Request<Incoming>) -> Response<Body> {
+        if super::view::serves(request.uri().path()) {
+            return super::view::handle(self, peer, request).await;
+        }
         if request.uri().path() != PATH {
             return plain(StatusCode::NOT_FOUND, "not found: the MCP endpoint is /mcp");
         }
@@ -178,14 +185,18 @@ impl Front {
             })
             .filter(|t| !t.is_empty() && t.len() <= TOKEN_MAX)
             .ok_or(Refusal::Unauthorized)?;
-        let request = proto::Request::Authenticate {
-            token: token.to_owned(),
-        };
-        match self.auth.call(request).await {
-            Ok(proto::Response::Authenticated(who)) => Ok(who),
-            Ok(other) => Err(Refusal::Unavailable(format!(
-                "unexpected answer from busd: {other:?}"
-            ))),
+        self.authenticate_token(token).await
+    }
+
+    /// The name `token` binds, as busd says.
+    pub async fn authenticate_token(&self, token: &str) -> Result<Authenticated, Refusal> {
+        Front::check(&self.auth, token).await
+    }
+
+    /// The name `token` binds, asked of busd over `auth`.
+    pub async fn check(auth: &Client, token: &str) -> Result<Authenticated, Refusal> {
+        match auth.run(call::authenticate(token.to_owned())).await {
+            Ok(who) => Ok(who),
             Err(ClientError::Refused(e)) if e.kind == ErrorKind::Unauthorized => {
                 Err(Refusal::Unauthorized)
             }
@@ -209,7 +220,7 @@ async fn drain(mut body: Incoming) {
     while let Some(Ok(_)) = body.frame().await {}
 }
 
-enum Refusal {
+pub enum Refusal {
     Unauthorized,
     Unavailable(String),
 }

@@ -9,6 +9,7 @@
 mod front;
 mod throttle;
 mod tls;
+mod view;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -105,6 +106,7 @@ pub async fn serve(args: &Args, addr: &str) -> anyhow::Result<()> {
         ),
         (false, true) => config.disable_allowed_hosts(),
     };
+    let paths = opts.paths.clone();
     let factory = move || {
         let binding = BINDING
             .try_with(|binding| binding.clone())
@@ -125,6 +127,8 @@ pub async fn serve(args: &Args, addr: &str) -> anyhow::Result<()> {
         max_sessions: args.max_sessions.max(1),
         max_body: MAX_BODY,
         throttle: Default::default(),
+        tls: tls.is_some(),
+        paths,
     });
 
     let listener = TcpListener::bind(addr)

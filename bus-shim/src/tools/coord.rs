@@ -1,7 +1,8 @@
 //! The waiting forms of `get_state` and `send`, and `inbox(thread)`: each a single busd call,
 //! with the progress notifications and cancellation of a waiting `inbox`.
 
-use proto::{InboxPage, Request, Response, SendResult, StateList};
+use proto::client::{Call, call};
+use proto::{InboxPage, SendResult, StateList};
 use rmcp::model::{ProgressNotificationParam, RequestMetaObject};
 use rmcp::{Peer, RoleServer};
 use tokio::task::JoinHandle;
@@ -42,10 +43,10 @@ impl Waiting<'_> {
 }
 
 impl Bus {
-    /// Forward a waiting request, reporting progress until it is answered or cancelled.
-    async fn wait_for(&self, request: Request, w: &Waiting<'_>) -> Result<Response, String> {
+    /// Forward a waiting call, reporting progress until it is answered or cancelled.
+    async fn wait_for<T>(&self, call: Call<T>, w: &Waiting<'_>) -> Result<T, String> {
         let progress = w.progress();
-        let answer = self.call_until(request, Some(w.ct)).await;
+        let answer = self.run_until(call, Some(w.ct)).await;
         if let Some(task) = progress {
             task.abort();
         }
@@ -62,15 +63,8 @@ impl Bus {
         if key.is_empty() {
             return Err("after_version and wait need a key: name the key to watch".to_owned());
         }
-        let request = Request::WaitState {
-            key,
-            after_version,
-            wait: w.seconds,
-        };
-        match self.wait_for(request, &w).await? {
-            Response::State(list) => Ok(list),
-            other => Err(format!("unexpected answer from busd: {other:?}")),
-        }
+        let wait = call::wait_state(key, after_version, w.seconds);
+        self.wait_for(wait, &w).await
     }
 
     /// `send(…, wait_reply)`. A reply taken for a call the client cancelled meanwhile is held
@@ -82,16 +76,8 @@ impl Bus {
         reply_to: Option<i64>,
         w: Waiting<'_>,
     ) -> Result<SendResult, String> {
-        let request = Request::Ask {
-            to,
-            content,
-            reply_to,
-            wait: w.seconds,
-        };
-        let asked = match self.wait_for(request, &w).await? {
-            Response::Asked(asked) => asked,
-            other => return Err(format!("unexpected answer from busd: {other:?}")),
-        };
+        let ask = call::ask(to, content, reply_to, w.seconds);
+        let asked = self.wait_for(ask, &w).await?;
         if w.ct.is_cancelled()
             && let Some(reply) = &asked.reply
         {
@@ -106,9 +92,6 @@ impl Bus {
 
     /// `inbox(thread)`: the thread, consuming nothing (held messages stay held).
     pub(super) async fn thread(&self, id: i64) -> Result<InboxPage, String> {
-        match self.call(Request::Thread { id }).await? {
-            Response::Inbox(page) => Ok(page),
-            other => Err(format!("unexpected answer from busd: {other:?}")),
-        }
+        self.run(call::thread(id)).await
     }
 }

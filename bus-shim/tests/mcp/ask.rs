@@ -24,7 +24,7 @@ fn ids(page: &Value) -> Vec<Value> {
 
 #[tokio::test]
 async fn an_ask_gets_the_reply_once_and_other_mail_stays_in_the_inbox() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = peer(&bus, "b").await;
     let c = peer(&bus, "c").await;
@@ -86,7 +86,7 @@ async fn an_ask_gets_the_reply_once_and_other_mail_stays_in_the_inbox() {
 
 #[tokio::test]
 async fn an_ask_answered_by_a_waiting_session_round_trips_exactly_once() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = peer(&bus, "b").await;
     for round in 0..10 {
@@ -118,7 +118,7 @@ async fn an_ask_answered_by_a_waiting_session_round_trips_exactly_once() {
 
 #[tokio::test]
 async fn a_waiting_inbox_of_the_asker_gets_the_other_mail_and_not_the_reply() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = peer(&bus, "b").await;
     let ask = a
@@ -144,7 +144,7 @@ async fn a_waiting_inbox_of_the_asker_gets_the_other_mail_and_not_the_reply() {
 
 #[tokio::test]
 async fn a_broadcast_ask_returns_the_first_reply_and_a_late_one_is_ordinary_mail() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = peer(&bus, "b").await;
     let c = peer(&bus, "c").await;
@@ -200,7 +200,7 @@ async fn a_broadcast_ask_returns_the_first_reply_and_a_late_one_is_ordinary_mail
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ask_whose_answer_was_lost_gets_the_same_reply_when_resent() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let b = peer(&bus, "b").await;
     let mut relay = Relay::start(
         bus.dir.path().join("busd.sock"),
@@ -262,7 +262,7 @@ async fn an_ask_whose_answer_was_lost_gets_the_same_reply_when_resent() {
 
 #[tokio::test]
 async fn a_cancelled_ask_has_sent_its_message_and_loses_no_reply() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = peer(&bus, "b").await;
     let ask = a

@@ -8,7 +8,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn wrong_argument_types_name_the_tool_and_its_arguments() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let s = bus.named("a").await;
     let cases: [(&str, Value); 9] = [
         ("send", json!({"to": 5, "content": "x"})),
@@ -47,7 +47,7 @@ async fn wrong_argument_types_name_the_tool_and_its_arguments() {
 
 #[tokio::test]
 async fn invalid_names_are_refused_with_the_rule() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let s = bus.session().await;
     for bad in ["bad name", "", "é", "a/b", &"x".repeat(65)] {
         let why = s.err("register", json!({"name": bad})).await;
@@ -67,7 +67,7 @@ async fn invalid_names_are_refused_with_the_rule() {
 
 #[tokio::test]
 async fn oversize_values_are_refused_with_the_limit() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let s = bus.named("a").await;
     let why = s
         .err(
@@ -136,7 +136,7 @@ async fn oversize_values_are_refused_with_the_limit() {
 
 #[tokio::test]
 async fn numbers_out_of_range_are_refused_with_the_range() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let s = bus.named("a").await;
     let cases: [(&str, Value, &str); 7] = [
         (
@@ -182,7 +182,7 @@ async fn numbers_out_of_range_are_refused_with_the_range() {
 
 #[tokio::test]
 async fn unknown_ids_are_refused() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let s = bus.named("a").await;
     assert_eq!(
         s.err("message_status", json!({"message_id": 999})).await,

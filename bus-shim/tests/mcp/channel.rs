@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
-use crate::common::{Bus, PATIENCE, busd_exe, shim_exe};
+use crate::common::{PATIENCE, TempBus, busd_exe, shim_exe};
 
 struct Pushes(mpsc::UnboundedSender<CustomNotification>);
 
@@ -30,7 +30,7 @@ impl ClientHandler for Pushes {
 /// runs the shim as its child) whose command line carries `claude_args`, and a Claude Code
 /// config whose cached channels flag is `feature`.
 async fn channel_shim(
-    bus: &Bus,
+    bus: &TempBus,
     claude_args: &[&str],
 ) -> (
     rmcp::service::RunningService<RoleClient, Pushes>,
@@ -40,7 +40,7 @@ async fn channel_shim(
 }
 
 async fn channel_shim_with(
-    bus: &Bus,
+    bus: &TempBus,
     claude_args: &[&str],
     feature: bool,
 ) -> (
@@ -64,7 +64,7 @@ async fn channel_shim_with(
     args.push(shim_exe().to_string_lossy().into_owned());
     let cmd = Command::new("perl").configure(|cmd| {
         cmd.args(&args)
-            .env("BUS_DB", &db)
+            .env("BUS_DB", db)
             .env("BUS_DAEMON", &busd)
             .env("BUS_NAME", "alice")
             .env("BUS_CHANNEL", "1")
@@ -82,9 +82,19 @@ async fn channel_shim_with(
     (client, rx)
 }
 
+/// Wait until alice's shim has written her channel mark: from then on every message
+/// committed for her is pushed (what was there before is the hooks' to announce).
+async fn pushing(bus: &TempBus) {
+    let mark = bus.paths.dir().join("channel-alice");
+    testkit::files::event(&mark, PATIENCE, "alice's channel mark", |m| {
+        m.ends_with("listening\n")
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn declares_the_channel_and_an_older_revision() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let (client, _) = channel_shim(&bus, &["--channels", "server:bus"]).await;
     let info = client.peer_info().expect("initialize result");
     let caps = serde_json::to_value(&info.capabilities).unwrap();
@@ -97,9 +107,10 @@ async fn declares_the_channel_and_an_older_revision() {
 }
 
 #[tokio::test]
-async fn each_new_message_is_pushed_once_and_taken_from_the_inbox() {
-    let bus = Bus::new();
+async fn each_new_message_is_pushed_once_and_left_unread() {
+    let bus = TempBus::empty();
     let (alice, mut pushes) = channel_shim(&bus, &["--channels", "server:bus"]).await;
+    pushing(&bus).await;
     let bob = bus.named("bob").await;
     let carol = bus.named("carol").await;
     let earlier = carol
@@ -133,17 +144,18 @@ async fn each_new_message_is_pushed_once_and_taken_from_the_inbox() {
             "{key}"
         );
     }
-    // Pushed means handed over: inbox does not hand it over again.
+    // A push takes nothing: until Claude Code's prompt hook says it took it, it is unread.
     let params = rmcp::model::CallToolRequestParams::new("inbox")
-        .with_arguments(json!({}).as_object().unwrap().clone());
+        .with_arguments(json!({"consume": false}).as_object().unwrap().clone());
     let inbox = alice.call_tool(params).await.unwrap();
     let inbox = inbox.structured_content.unwrap();
-    assert_eq!(inbox["messages"], json!([]), "{inbox}");
+    assert_eq!(inbox["messages"][0]["id"], id, "{inbox}");
+    assert!(pushes.try_recv().is_err(), "pushed once");
 }
 
 #[tokio::test]
 async fn without_the_channel_enabled_nothing_is_pushed_or_taken() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     // Claude Code was not told to listen: a push would be dropped, so none is made.
     let (alice, mut pushes) = channel_shim(&bus, &["--channels", "server:other"]).await;
     let bob = bus.named("bob").await;
@@ -158,16 +170,22 @@ async fn without_the_channel_enabled_nothing_is_pushed_or_taken() {
 }
 
 #[tokio::test]
-async fn without_claude_codes_channels_feature_nothing_is_pushed_or_taken() {
-    let bus = Bus::new();
+async fn where_claude_code_may_drop_it_a_push_takes_nothing() {
+    let bus = TempBus::empty();
+    // The shim cannot see Claude Code's feature flag: it pushes, and the mail stays unread
+    // for the Stop hook should Claude Code drop the push.
     let (alice, mut pushes) = channel_shim_with(&bus, &["--channels", "server:bus"], false).await;
+    pushing(&bus).await;
     let bob = bus.named("bob").await;
     bob.ok("send", json!({"to": "alice", "content": "ping"}))
         .await;
+    tokio::time::timeout(PATIENCE, pushes.recv())
+        .await
+        .expect("a push within the safety timeout")
+        .expect("a push");
     let params = rmcp::model::CallToolRequestParams::new("inbox")
         .with_arguments(json!({}).as_object().unwrap().clone());
     let inbox = alice.call_tool(params).await.unwrap();
     let inbox = inbox.structured_content.unwrap();
     assert_eq!(inbox["messages"][0]["content"], "ping", "{inbox}");
-    assert!(pushes.try_recv().is_err(), "nothing was pushed");
 }

@@ -10,7 +10,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn the_tools_take_the_python_arguments_and_no_sender() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let s = bus.session().await;
     let arguments: BTreeMap<String, Vec<String>> = s
         .tools()
@@ -54,7 +54,7 @@ async fn the_tools_take_the_python_arguments_and_no_sender() {
 
 #[tokio::test]
 async fn a_sender_slipped_into_the_arguments_is_ignored() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = bus.named("b").await;
     a.ok(
@@ -72,7 +72,7 @@ async fn a_sender_slipped_into_the_arguments_is_ignored() {
 
 #[tokio::test]
 async fn a_second_session_cannot_take_a_held_name() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.session().await;
     a.ok("register", json!({"name": "api", "role": "backend"}))
         .await;
@@ -89,7 +89,7 @@ async fn a_second_session_cannot_take_a_held_name() {
 
 #[tokio::test]
 async fn bus_name_registers_at_start() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.session_with(&[("BUS_NAME", "alpha")]).await;
     assert_eq!(a.ok("whoami", json!({})).await, json!({"name": "alpha"}));
     let b = bus.named("beta").await;
@@ -101,7 +101,7 @@ async fn bus_name_registers_at_start() {
 
 #[tokio::test]
 async fn a_held_bus_name_leaves_the_session_unregistered_and_says_why() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let _holder = bus.named("alpha").await;
     let (s, stderr) = bus
         .session_with_stderr(&[("BUS_NAME", "alpha"), ("BUS_LOG", "warn")])

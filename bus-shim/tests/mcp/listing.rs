@@ -9,7 +9,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn tools_list_is_complete_described_and_small() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let s = bus.session().await;
     let reply = s
         .client
@@ -64,7 +64,7 @@ async fn tools_list_is_complete_described_and_small() {
 /// null), `limit` from 1, and `mode` as a string with its two values.
 #[tokio::test]
 async fn schemas_are_ones_common_clients_accept_and_convert() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let s = bus.named("a").await;
     let tools = s.tools().await;
     let listing = serde_json::to_string(&tools).unwrap();

@@ -15,7 +15,7 @@ fn ids(page: &Value) -> Vec<i64> {
 
 #[tokio::test]
 async fn identity_bound_tools_require_register() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let s = bus.session().await;
     for (tool, args) in [
         ("send", json!({"to": "b", "content": "hi"})),
@@ -33,7 +33,7 @@ async fn identity_bound_tools_require_register() {
 
 #[tokio::test]
 async fn send_addresses_a_name_or_everyone_but_never_yourself() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = bus.named("b").await;
     let direct = a.ok("send", json!({"to": "b", "content": "hi b"})).await;
@@ -89,7 +89,7 @@ async fn send_addresses_a_name_or_everyone_but_never_yourself() {
 
 #[tokio::test]
 async fn reply_to_must_name_an_existing_message() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = bus.named("b").await;
     let why = a
@@ -110,7 +110,7 @@ async fn reply_to_must_name_an_existing_message() {
 
 #[tokio::test]
 async fn inbox_consumes_oldest_first_up_to_the_limit_and_peek_changes_nothing() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = bus.named("b").await;
     let mut sent = Vec::new();
@@ -145,7 +145,7 @@ async fn inbox_consumes_oldest_first_up_to_the_limit_and_peek_changes_nothing() 
 
 #[tokio::test]
 async fn message_status_lists_readers_and_who_has_not_read() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = bus.named("b").await;
     let c = bus.named("c").await;

@@ -27,7 +27,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn two_sessions_exchange_a_message() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("alpha").await;
     let b = bus.named("beta").await;
     let sent = a.ok("send", json!({"to": "beta", "content": "hi"})).await;

@@ -3,9 +3,9 @@
 //! thread. Today it is a session of the test's own busd; once a second busd can serve the same
 //! bus, this is the one place to point it there, and the tests run across the two unchanged.
 
-use crate::common::{Bus, Session};
+use crate::common::{Session, TempBus};
 
 /// A registered session on the other side.
-pub async fn peer(bus: &Bus, name: &str) -> Session {
+pub async fn peer(bus: &TempBus, name: &str) -> Session {
     bus.named(name).await
 }

@@ -23,7 +23,7 @@ fn agent<'a>(list: &'a Value, name: &str) -> &'a Value {
 
 #[tokio::test]
 async fn register_binds_and_reports_peers_and_pending_mail() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.session().await;
     assert_eq!(a.ok("whoami", json!({})).await, json!({ "name": null }));
     let r = a
@@ -57,7 +57,7 @@ async fn register_binds_and_reports_peers_and_pending_mail() {
 
 #[tokio::test]
 async fn registering_the_same_name_again_replaces_what_is_passed_and_keeps_the_rest() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.session().await;
     a.ok(
         "register",
@@ -85,7 +85,7 @@ async fn registering_the_same_name_again_replaces_what_is_passed_and_keeps_the_r
 
 #[tokio::test]
 async fn re_registering_rebinds_and_frees_the_old_name() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("first").await;
     a.ok("register", json!({"name": "second"})).await;
     assert_eq!(a.ok("whoami", json!({})).await["name"], "second");
@@ -97,7 +97,7 @@ async fn re_registering_rebinds_and_frees_the_old_name() {
 
 #[tokio::test]
 async fn a_name_whose_session_is_gone_is_free() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("api").await;
     let b = bus.session().await;
     b.err("register", json!({"name": "api"})).await;
@@ -107,7 +107,7 @@ async fn a_name_whose_session_is_gone_is_free() {
 
 #[tokio::test]
 async fn agents_are_online_away_or_offline() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("old-name").await;
     a.ok("register", json!({"name": "now"})).await;
     let gone = bus.named("gone").await;
@@ -149,7 +149,7 @@ async fn agents_are_online_away_or_offline() {
 
 #[tokio::test]
 async fn agents_overlap_through_owned_globs_and_live_claims() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let api = bus.session().await;
     api.ok("register", json!({"name": "api", "owns": ["src/api/**"]}))
         .await;

@@ -12,7 +12,7 @@ use crate::relay::{Passed, Relay};
 
 #[tokio::test]
 async fn after_busd_is_killed_shims_reconnect_rebind_and_carry_on() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = bus.named("b").await;
     let before = b.ok("send", json!({"to": "a", "content": "before"})).await;
@@ -24,7 +24,7 @@ async fn after_busd_is_killed_shims_reconnect_rebind_and_carry_on() {
     let old = bus.busd_pid().expect("busd runs");
     // SAFETY: killing the busd this test's shims started.
     unsafe {
-        libc::kill(old, libc::SIGKILL);
+        libc::kill(old as i32, libc::SIGKILL);
     }
     let after = b.ok("send", json!({"to": "a", "content": "after"})).await;
     let page = Session::finish(waiting).await;
@@ -52,7 +52,7 @@ async fn after_busd_is_killed_shims_reconnect_rebind_and_carry_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consuming_inbox_cancelled_as_busd_goes_away_hands_its_mail_to_the_next_call() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let b = bus.named("b").await;
     // a's shim reaches busd through a relay that can lose replies and break the connection.
     let mut relay = Relay::start(
@@ -113,7 +113,7 @@ async fn a_consuming_inbox_cancelled_as_busd_goes_away_hands_its_mail_to_the_nex
 
 #[tokio::test]
 async fn an_idle_shim_is_back_online_after_busd_restarts_without_a_call() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let (a, stderr) = bus
         .session_with_stderr(&[("BUS_NAME", "idle"), ("BUS_LOG", "info")])
         .await;
@@ -123,7 +123,7 @@ async fn an_idle_shim_is_back_online_after_busd_restarts_without_a_call() {
     let old = bus.busd_pid().expect("busd runs");
     // SAFETY: killing the busd this test's shim started.
     unsafe {
-        libc::kill(old, libc::SIGKILL);
+        libc::kill(old as i32, libc::SIGKILL);
     }
     // The shim sees its connection end and connects again by itself (starting a new busd).
     let rebound = tokio::time::timeout(PATIENCE, async {
@@ -160,14 +160,14 @@ async fn an_idle_shim_is_back_online_after_busd_restarts_without_a_call() {
 
 #[tokio::test]
 async fn a_waiting_inbox_carries_on_across_a_restart() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = bus.named("b").await;
     let waiting = a.start("inbox", json!({"wait": 120})).await;
     let old = bus.busd_pid().expect("busd runs");
 
     // What `bus restart` asks: busd says it restarts, and the wait asks the next busd.
-    let paths = proto::paths::BusPaths::new(bus.db(), None);
+    let paths = bus.paths.clone();
     let mut opts = proto::client::ClientOptions::new(paths, proto::ClientKind::Other);
     opts.autostart = false;
     let admin = proto::client::Client::new(opts);

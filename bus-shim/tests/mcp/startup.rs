@@ -6,7 +6,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn twenty_four_shims_started_at_once_start_exactly_one_busd() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let names: Vec<String> = (0..24).map(|i| format!("s{i}")).collect();
     let sessions = futures::future::join_all(names.iter().map(|name| {
         let bus = &bus;

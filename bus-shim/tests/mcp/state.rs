@@ -9,7 +9,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn set_state_versions_and_compare_and_set() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let w = a
         .ok("set_state", json!({"key": "plan", "value": "v1"}))
@@ -64,7 +64,7 @@ async fn set_state_versions_and_compare_and_set() {
 
 #[tokio::test]
 async fn append_adds_a_line_and_authors_are_bound_names() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let anon = bus.session().await;
     anon.ok(
         "set_state",
@@ -110,7 +110,7 @@ async fn append_adds_a_line_and_authors_are_bound_names() {
 
 #[tokio::test]
 async fn get_state_of_an_absent_key_is_empty_and_list_state_has_no_values() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     assert_eq!(
         a.ok("get_state", json!({"key": "nothing"})).await,
@@ -134,7 +134,7 @@ async fn get_state_of_an_absent_key_is_empty_and_list_state_has_no_values() {
 
 #[tokio::test]
 async fn claims_are_refused_to_others_while_live_and_refreshed_by_their_owner() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = bus.named("b").await;
     let c = a
@@ -182,7 +182,7 @@ async fn claims_are_refused_to_others_while_live_and_refreshed_by_their_owner() 
 
 #[tokio::test]
 async fn an_expired_claim_is_not_listed_and_is_free_to_take() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = bus.named("b").await;
     a.ok("claim", json!({"path": "tmp.rs", "ttl": 0.05})).await;

@@ -16,7 +16,7 @@ fn set(key: &str, value: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_waiter_is_woken_by_another_sessions_write_of_its_key_and_not_by_other_keys() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = peer(&bus, "b").await;
     b.ok("set_state", set("schema", "v1")).await;
@@ -49,7 +49,7 @@ async fn a_waiter_is_woken_by_another_sessions_write_of_its_key_and_not_by_other
 
 #[tokio::test]
 async fn a_key_already_past_after_version_answers_at_once() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     for value in ["v1", "v2", "v3"] {
         a.ok("set_state", set("schema", value)).await;
@@ -70,7 +70,7 @@ async fn a_key_already_past_after_version_answers_at_once() {
 
 #[tokio::test]
 async fn a_wait_that_runs_out_is_an_empty_list() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = peer(&bus, "b").await;
     b.ok("set_state", set("schema", "v1")).await;
@@ -93,7 +93,7 @@ async fn a_wait_that_runs_out_is_an_empty_list() {
 
 #[tokio::test]
 async fn a_created_key_wakes_a_waiter_from_version_zero_and_bad_arguments_are_refused() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = peer(&bus, "b").await;
     let waiting = a

@@ -18,7 +18,7 @@ async fn reply(s: &Session, to: &str, content: &str, reply_to: &Value) -> Value 
 
 #[tokio::test]
 async fn a_thread_has_its_root_and_every_branch_and_leaves_out_what_the_reader_cannot_see() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = peer(&bus, "b").await;
     let c = peer(&bus, "c").await;

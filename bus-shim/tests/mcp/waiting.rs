@@ -8,7 +8,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn a_waiting_inbox_returns_when_mail_arrives() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = bus.named("b").await;
     let waiting = a.start("inbox", json!({"wait": 3600})).await;
@@ -20,7 +20,7 @@ async fn a_waiting_inbox_returns_when_mail_arrives() {
 
 #[tokio::test]
 async fn a_wait_that_runs_out_returns_an_empty_list() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let page = a.ok("inbox", json!({"wait": 0.3})).await;
     assert_eq!(page, json!({"messages": [], "pending_count": 0}));
@@ -28,7 +28,7 @@ async fn a_wait_that_runs_out_returns_an_empty_list() {
 
 #[tokio::test]
 async fn a_waiting_inbox_reports_progress_every_ten_seconds() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = bus.named("b").await;
     let waiting = a.start("inbox", json!({"wait": 600})).await;
@@ -45,7 +45,7 @@ async fn a_waiting_inbox_reports_progress_every_ten_seconds() {
 
 #[tokio::test]
 async fn a_cancelled_wait_loses_nothing() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let a = bus.named("a").await;
     let b = bus.named("b").await;
     let waiting = a.start("inbox", json!({"wait": 3600})).await;

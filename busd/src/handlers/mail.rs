@@ -9,10 +9,10 @@ use proto::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{Handler, unexpected};
+use super::{Handler, refusal};
 use crate::hub::MailSignal;
 use crate::presence::Waiting;
-use crate::store::{MessageRow, Outcome, Page, Read, Write};
+use crate::store::{Consume, MessageRow, NewMessage, Page, Tail};
 
 impl Handler<'_> {
     pub(super) async fn send(
@@ -22,7 +22,7 @@ impl Handler<'_> {
         reply_to: Option<i64>,
     ) -> Result<Response, WireError> {
         let me = self.sender(&to, &content)?;
-        let write = Write::Send {
+        let write = NewMessage {
             key: self.key.clone(),
             sender: me,
             to,
@@ -30,13 +30,11 @@ impl Handler<'_> {
             reply_to,
             now: now(),
         };
-        match self.write(write).await? {
-            Outcome::Message(m) => Ok(Response::Sent(Sent {
-                id: m.id,
-                to: m.recipient,
-            })),
-            other => Err(unexpected(other)),
-        }
+        let m = self.db().send(write).await.map_err(refusal)?;
+        Ok(Response::Sent(Sent {
+            id: m.id,
+            to: m.recipient,
+        }))
     }
 
     /// The bound name, if it may send `content` to `to`.
@@ -105,7 +103,8 @@ impl Handler<'_> {
                 || tokio::time::Instant::now() >= deadline
                 || self.ctx.closing.is_cancelled();
             if done {
-                return Ok(Response::Inbox(inbox_page(page)));
+                let found = !page.messages.is_empty();
+                return Ok(self.ended(found, Response::Inbox(inbox_page(page))));
             }
             waiting.get_or_insert_with(|| self.shared.presence.waiting(name));
             let replaced = async {
@@ -143,45 +142,46 @@ impl Handler<'_> {
     }
 
     async fn look(&self, me: &str, consume: bool, limit: u32) -> Result<Page, WireError> {
-        let outcome = if consume {
-            let write = Write::Consume {
+        let page = if consume {
+            let write = Consume {
                 key: self.key.clone(),
                 name: me.to_owned(),
                 limit,
                 now: now(),
             };
-            self.write(write).await?
+            self.db().consume(write).await
         } else {
-            self.read(Read::Peek {
-                name: me.to_owned(),
-                limit,
-            })
-            .await?
+            self.db().peek(me, limit).await
         };
-        match outcome {
-            Outcome::Page(page) => Ok(page),
-            other => Err(unexpected(other)),
-        }
+        page.map_err(refusal)
+    }
+
+    /// Record that the bound name has read message `id` (see `Request::MarkRead`).
+    pub(super) async fn mark_read(&self, id: i64) -> Result<Response, WireError> {
+        let name = self.me()?;
+        self.db()
+            .mark_read(&name, id, now())
+            .await
+            .map_err(refusal)?;
+        Ok(Response::Done)
     }
 
     pub(super) async fn message_status(&self, id: i64) -> Result<Response, WireError> {
-        match self.read(Read::MessageStatus { id }).await? {
-            Outcome::Status(s) => Ok(Response::MessageStatus(MessageStatus {
-                message_id: s.id,
-                sender: s.sender,
-                recipient: s.recipient,
-                readers: s
-                    .readers
-                    .into_iter()
-                    .map(|r| Receipt {
-                        recipient: r.recipient,
-                        read_ts: rfc3339(r.read_ts),
-                    })
-                    .collect(),
-                unread: s.unread,
-            })),
-            other => Err(unexpected(other)),
-        }
+        let s = self.db().message_status(id).await.map_err(refusal)?;
+        Ok(Response::MessageStatus(MessageStatus {
+            message_id: s.id,
+            sender: s.sender,
+            recipient: s.recipient,
+            readers: s
+                .readers
+                .into_iter()
+                .map(|r| Receipt {
+                    recipient: r.recipient,
+                    read_ts: rfc3339(r.read_ts),
+                })
+                .collect(),
+            unread: s.unread,
+        }))
     }
 
     /// Every message after `after`, waiting for the first one up to `wait` seconds.
@@ -199,10 +199,7 @@ impl Handler<'_> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(wait);
         let mut after = after;
         loop {
-            let (messages, last_id) = match self.read(Read::Tail { after, limit }).await? {
-                Outcome::Tail(messages, last_id) => (messages, last_id),
-                other => return Err(unexpected(other)),
-            };
+            let Tail { messages, last_id } = self.db().tail(after, limit).await.map_err(refusal)?;
             after = Some(last_id);
             if messages.is_empty() && wait > 0.0 {
                 self.not_restarting()?;
@@ -212,10 +209,12 @@ impl Handler<'_> {
                 || tokio::time::Instant::now() >= deadline
                 || self.ctx.closing.is_cancelled();
             if done {
-                return Ok(Response::Tail(TailPage {
+                let found = !messages.is_empty() || wait == 0.0;
+                let page = Response::Tail(TailPage {
                     messages: messages.into_iter().map(message).collect(),
                     last_id,
-                }));
+                });
+                return Ok(self.ended(found, page));
             }
             tokio::select! {
                 _ = newest.changed() => {}

@@ -1,7 +1,7 @@
 //! Request handlers: validate, apply through the database thread, answer with wire types.
 //!
-//! Handlers see storage only through [`Db`](crate::store::Db) commands, never a database, so a
-//! different backend slots in without touching them. Every refusal is a [`WireError`] whose
+//! Handlers see storage only through [`Db`]'s typed calls, never a database, so a different
+//! backend slots in without touching them. Every refusal is a [`WireError`] whose
 //! message says what was wrong and what to do.
 
 mod mail;
@@ -10,13 +10,14 @@ mod session;
 mod state;
 mod tokens;
 mod wait;
+mod watch;
 
 use proto::{Closing, ErrorKind, Request, Response, WireError};
 use tokio_util::sync::CancellationToken;
 
-use crate::conn::ConnCtx;
-use crate::server::Shared;
-use crate::store::{Outcome, Read, RequestKey, StoreError, Write};
+use crate::identity::ConnCtx;
+use crate::shared::Shared;
+use crate::store::{Db, RequestKey, StoreError};
 use replay::Resend;
 
 pub(crate) async fn handle(
@@ -77,6 +78,7 @@ impl Handler<'_> {
                 waiter,
             } => h.inbox(consume, limit, wait, waiter, cancel).await,
             Request::MessageStatus { message_id } => h.message_status(message_id).await,
+            Request::MarkRead { message_id } => h.mark_read(message_id).await,
             Request::SetState {
                 key,
                 value,
@@ -118,6 +120,8 @@ impl Handler<'_> {
                 wait,
             } => h.ask(to, content, reply_to, wait, cancel).await,
             Request::Thread { id } => h.thread(id).await,
+            Request::AwaitParked { name, wait } => h.await_parked(name, wait, cancel).await,
+            Request::Watch { after, wait } => h.watch(after, wait, cancel).await,
         }
     }
 }
@@ -136,12 +140,8 @@ impl Handler<'_> {
         self.ctx.name().ok_or_else(WireError::not_registered)
     }
 
-    async fn read(&self, read: Read) -> Result<Outcome, WireError> {
-        self.shared.db.read(read).await.map_err(refusal)
-    }
-
-    async fn write(&self, write: Write) -> Result<Outcome, WireError> {
-        self.shared.db.write(write).await.map_err(refusal)
+    fn db(&self) -> &Db {
+        &self.shared.db
     }
 }
 
@@ -208,10 +208,16 @@ fn refusal(e: StoreError) -> WireError {
                 "'{name}' has a token already: `bus token revoke {name}` first to make a new one"
             ),
         ),
-        StoreError::Io(message) => (
+        StoreError::Io(source) => (
             ErrorKind::Storage,
             format!(
-                "the database refused the write ({message}); nothing was saved: free disk space, then retry"
+                "the database refused the write ({source}); nothing was saved: free disk space, then retry"
+            ),
+        ),
+        StoreError::Unreachable { server, reason } => (
+            ErrorKind::Storage,
+            format!(
+                "the shared bus database at {server} is unreachable: {reason}; retrying: call again in a moment (a resent call is applied at most once)"
             ),
         ),
         StoreError::Closed => (
@@ -220,13 +226,4 @@ fn refusal(e: StoreError) -> WireError {
         ),
     };
     WireError::new(kind, message)
-}
-
-/// A storage outcome of the wrong shape: a bug, reported instead of panicking.
-fn unexpected(outcome: Outcome) -> WireError {
-    tracing::error!(?outcome, "storage answered with an unexpected outcome");
-    WireError::new(
-        ErrorKind::Internal,
-        "internal error: unexpected storage answer (see busd's log)",
-    )
 }

@@ -4,8 +4,8 @@ use proto::time::rfc3339;
 use proto::{Asked, Claimed, Released, Request, Response, Sent, StateWritten, WireError};
 
 use super::mail::{inbox_page, message};
-use super::{Handler, refusal, unexpected};
-use crate::store::{Keyed, Outcome, Read, Recorded, RequestKey};
+use super::{Handler, refusal};
+use crate::store::{Keyed, Recorded, RequestKey, StoreError};
 
 /// What an effectful request needs to be answered from its record.
 pub(super) struct Resend {
@@ -40,14 +40,9 @@ impl Handler<'_> {
     /// The first answer to `resend`, if its key was applied: `None` when it was not (or the
     /// lookup failed), a refusal when the key was used for another command.
     pub(super) async fn replayed(&self, resend: Resend) -> Option<Result<Response, WireError>> {
-        let read = Read::Applied {
-            key: resend.key,
-            kind: resend.kind,
-        };
-        let recorded = match self.shared.db.read(read).await {
-            Ok(Outcome::Applied(recorded)) => recorded?,
-            Ok(other) => return Some(Err(unexpected(other))),
-            Err(e @ crate::store::StoreError::KeyReused { .. }) => return Some(Err(refusal(e))),
+        let recorded = match self.db().applied(resend.key, resend.kind).await {
+            Ok(recorded) => recorded?,
+            Err(e @ StoreError::KeyReused { .. }) => return Some(Err(refusal(e))),
             Err(_) => return None,
         };
         let subject = resend.subject;

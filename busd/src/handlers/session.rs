@@ -6,10 +6,10 @@ use proto::{
     limits,
 };
 
-use super::{Handler, unexpected};
-use crate::conn::release_name;
+use super::{Handler, refusal};
+use crate::identity::release_name;
 use crate::presence::{Identity as Bound, Named, Session};
-use crate::store::{Outcome, Read, Write};
+use crate::store::Register;
 
 impl Handler<'_> {
     pub(super) async fn register(
@@ -54,20 +54,37 @@ impl Handler<'_> {
                 ),
             ));
         }
-        let write = Write::Register {
+        // Sessions of other busd on a shared database hold names too.
+        let held_elsewhere = match self.db().hold(&name, now()).await {
+            Ok(true) => None,
+            Ok(false) => Some(WireError::new(
+                ErrorKind::NameTaken,
+                format!(
+                    "name '{name}' is held by a connected session on another machine: choose another name"
+                ),
+            )),
+            Err(e) => Some(refusal(e)),
+        };
+        if let Some(refused) = held_elsewhere {
+            if !held_before {
+                self.shared.presence.unbind(&name, conn);
+            }
+            return Err(refused);
+        }
+        let write = Register {
             name: name.clone(),
             role,
             owns,
             session_id,
             now: now(),
         };
-        let (agent, pending) = match self.write(write).await {
-            Ok(Outcome::Agent(agent, pending)) => (agent, pending),
-            other => {
-                if !held_before {
-                    self.shared.presence.unbind(&name, conn);
+        let (agent, pending) = match self.db().register(write).await {
+            Ok(registered) => registered,
+            Err(e) => {
+                if !held_before && self.shared.presence.unbind(&name, conn) {
+                    let _ = self.db().let_go(&name).await;
                 }
-                return Err(other.map_or_else(|e| e, unexpected));
+                return Err(refusal(e));
             }
         };
         self.shared.presence.set_role(&name, conn, &agent.role);
@@ -139,10 +156,7 @@ impl Handler<'_> {
             if name.is_some() {
                 break;
             }
-            name = match self.read(Read::Resolve { session_id }).await? {
-                Outcome::Name(name) => name,
-                other => return Err(unexpected(other)),
-            };
+            name = self.db().resolve(&session_id).await.map_err(refusal)?;
         }
         Ok(Response::Identity(Identity { name }))
     }
@@ -162,23 +176,22 @@ impl Handler<'_> {
     ) -> Result<Response, WireError> {
         limits::seconds("active_within", active_within, None)?;
         let now = now();
-        let Outcome::Agents(rows) = self.read(Read::Agents).await? else {
-            return Err(WireError::new(
-                ErrorKind::Internal,
-                "internal error: agents",
-            ));
-        };
-        let Outcome::Claims(claims) = self.read(Read::Claims { now }).await? else {
-            return Err(WireError::new(
-                ErrorKind::Internal,
-                "internal error: claims",
-            ));
-        };
+        let rows = self.db().agents().await.map_err(refusal)?;
+        let claims = self.db().claims(now).await.map_err(refusal)?;
+        let elsewhere: std::collections::HashSet<String> = self
+            .db()
+            .held_elsewhere()
+            .await
+            .map_err(refusal)?
+            .into_iter()
+            .map(|(name, _host)| name)
+            .collect();
         let presence = &self.shared.presence;
         let mut agents: Vec<Agent> = rows
             .into_iter()
             .filter_map(|row| {
-                let connected = presence.holder(&row.name).is_some();
+                let connected =
+                    presence.holder(&row.name).is_some() || elsewhere.contains(&row.name);
                 let last_seen = if connected { now } else { row.last_seen };
                 let seconds_ago = (now - last_seen).max(0.0);
                 let recent = seconds_ago <= active_within;
@@ -240,12 +253,7 @@ impl Handler<'_> {
 
     pub(super) async fn status(&self) -> Result<Response, WireError> {
         let now = now();
-        let Outcome::Counts(counts) = self.read(Read::Counts { now }).await? else {
-            return Err(WireError::new(
-                ErrorKind::Internal,
-                "internal error: counts",
-            ));
-        };
+        let counts = self.db().counts(now).await.map_err(refusal)?;
         let (connections, sessions, waiting) = self.shared.presence.counts();
         let config = &self.shared.config;
         Ok(Response::Status(Status {
@@ -254,7 +262,7 @@ impl Handler<'_> {
             protocol: config.protocol,
             started_at: rfc3339(self.shared.started_at),
             uptime_seconds: ((now - self.shared.started_at) * 10.0).round() / 10.0,
-            db_path: config.paths.db.display().to_string(),
+            db_path: config.paths.db_shown(),
             socket_path: config.paths.socket.display().to_string(),
             log_path: config.log_path.as_ref().map(|p| p.display().to_string()),
             connections,

@@ -6,8 +6,8 @@ use proto::{
     StateList, StateMode, StateWritten, WireError, limits,
 };
 
-use super::{Handler, unexpected};
-use crate::store::{Outcome, Read, StateRow, Write};
+use super::{Handler, refusal};
+use crate::store::{Claim, Release, SetState, StateRow};
 
 impl Handler<'_> {
     pub(super) async fn set_state(
@@ -26,7 +26,7 @@ impl Handler<'_> {
                 "expected_version must be 0 (must not exist) or a version: got {v}"
             )));
         }
-        let write = Write::SetState {
+        let write = SetState {
             key: self.key.clone(),
             state_key: key.clone(),
             value,
@@ -35,18 +35,25 @@ impl Handler<'_> {
             append: mode == StateMode::Append,
             now: now(),
         };
-        match self.write(write).await? {
-            Outcome::Version(version) => Ok(Response::StateWritten(StateWritten { key, version })),
-            other => Err(unexpected(other)),
-        }
+        let version = self.db().set_state(write).await.map_err(refusal)?;
+        Ok(Response::StateWritten(StateWritten { key, version }))
     }
 
     pub(super) async fn get_state(&self, key: Option<String>) -> Result<Response, WireError> {
+        let state = self.state_entries(key).await?;
+        Ok(Response::State(StateList { state }))
+    }
+
+    /// One key (checked), or every key, with its value.
+    pub(super) async fn state_entries(
+        &self,
+        key: Option<String>,
+    ) -> Result<Vec<StateEntry>, WireError> {
         if let Some(key) = &key {
             limits::key(key)?;
         }
         let rows = self.state_rows(key, true).await?;
-        let state = rows
+        Ok(rows
             .into_iter()
             .map(|r| StateEntry {
                 key: r.key,
@@ -55,8 +62,7 @@ impl Handler<'_> {
                 updated_at: rfc3339(r.updated_at),
                 version: r.version,
             })
-            .collect();
-        Ok(Response::State(StateList { state }))
+            .collect())
     }
 
     pub(super) async fn list_state(&self) -> Result<Response, WireError> {
@@ -79,54 +85,47 @@ impl Handler<'_> {
         key: Option<String>,
         with_values: bool,
     ) -> Result<Vec<StateRow>, WireError> {
-        match self.read(Read::State { key, with_values }).await? {
-            Outcome::State(rows) => Ok(rows),
-            other => Err(unexpected(other)),
-        }
+        self.db()
+            .state(key.as_deref(), with_values)
+            .await
+            .map_err(refusal)
     }
 
     pub(super) async fn claim(&self, path: String, ttl: f64) -> Result<Response, WireError> {
         let me = self.me()?;
         limits::path(&path)?;
         limits::ttl(ttl)?;
-        let write = Write::Claim {
+        let write = Claim {
             key: self.key.clone(),
             path,
             owner: me,
             ttl,
             now: now(),
         };
-        match self.write(write).await? {
-            Outcome::Claim(c) => Ok(Response::Claimed(Claimed {
-                path: c.path,
-                owner: c.owner,
-                expires_at: rfc3339(c.expires_at),
-            })),
-            other => Err(unexpected(other)),
-        }
+        let c = self.db().claim(write).await.map_err(refusal)?;
+        Ok(Response::Claimed(Claimed {
+            path: c.path,
+            owner: c.owner,
+            expires_at: rfc3339(c.expires_at),
+        }))
     }
 
     pub(super) async fn release(&self, path: String) -> Result<Response, WireError> {
         let me = self.me()?;
         limits::path(&path)?;
-        let write = Write::Release {
+        let write = Release {
             key: self.key.clone(),
             path: path.clone(),
             owner: me,
             now: now(),
         };
-        match self.write(write).await? {
-            Outcome::Released(released) => Ok(Response::Released(Released { path, released })),
-            other => Err(unexpected(other)),
-        }
+        let released = self.db().release(write).await.map_err(refusal)?;
+        Ok(Response::Released(Released { path, released }))
     }
 
     pub(super) async fn list_claims(&self) -> Result<Response, WireError> {
         let now = now();
-        let claims = match self.read(Read::Claims { now }).await? {
-            Outcome::Claims(rows) => rows,
-            other => return Err(unexpected(other)),
-        };
+        let claims = self.db().claims(now).await.map_err(refusal)?;
         let claims = claims
             .into_iter()
             .map(|c| ClaimEntry {

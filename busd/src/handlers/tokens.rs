@@ -13,8 +13,8 @@ use proto::{
 };
 use sha2::{Digest, Sha256};
 
-use super::{Handler, unexpected};
-use crate::store::{Outcome, Read, TokenRow, Write};
+use super::{Handler, refusal};
+use crate::store::{TokenCreate, TokenRow};
 
 /// How often (seconds) a token's `last_used` is written, at most.
 const USED_GRANULARITY: f64 = 60.0;
@@ -33,16 +33,14 @@ impl Handler<'_> {
             limits::role(role)?;
         }
         let token = new_secret()?;
-        let write = Write::TokenCreate {
+        let write = TokenCreate {
             name: name.clone(),
             role: role.filter(|r| !r.is_empty()),
             digest: digest(&token),
             now: now(),
         };
-        match self.write(write).await? {
-            Outcome::Done => Ok(Response::TokenCreated(TokenCreated { name, token })),
-            other => Err(unexpected(other)),
-        }
+        self.db().token_create(write).await.map_err(refusal)?;
+        Ok(Response::TokenCreated(TokenCreated { name, token }))
     }
 
     pub(super) async fn token_list(&self) -> Result<Response, WireError> {
@@ -62,16 +60,12 @@ impl Handler<'_> {
 
     pub(super) async fn token_revoke(&self, name: String) -> Result<Response, WireError> {
         limits::name(&name)?;
-        let write = Write::TokenRevoke {
-            name: name.clone(),
-            now: now(),
-        };
-        match self.write(write).await? {
-            Outcome::Released(revoked) => {
-                Ok(Response::TokenRevoked(TokenRevoked { name, revoked }))
-            }
-            other => Err(unexpected(other)),
-        }
+        let revoked = self
+            .db()
+            .token_revoke(&name, now())
+            .await
+            .map_err(refusal)?;
+        Ok(Response::TokenRevoked(TokenRevoked { name, revoked }))
     }
 
     pub(super) async fn authenticate(&self, token: String) -> Result<Response, WireError> {
@@ -91,14 +85,10 @@ impl Handler<'_> {
         };
         // A front asks on every request: the time of use is written once a minute at most.
         let now = now();
-        if row.last_used.is_none_or(|at| now - at >= USED_GRANULARITY) {
-            let used = Write::TokenUsed {
-                name: row.name.clone(),
-                now,
-            };
-            if let Err(e) = self.write(used).await {
-                tracing::warn!(error = %e, "could not record a token's last use");
-            }
+        if row.last_used.is_none_or(|at| now - at >= USED_GRANULARITY)
+            && let Err(e) = self.db().token_used(&row.name, now).await
+        {
+            tracing::warn!(error = %e, "could not record a token's last use");
         }
         Ok(Response::Authenticated(Authenticated {
             name: row.name,
@@ -107,10 +97,7 @@ impl Handler<'_> {
     }
 
     async fn tokens(&self) -> Result<Vec<TokenRow>, WireError> {
-        match self.read(Read::Tokens).await? {
-            Outcome::Tokens(rows) => Ok(rows),
-            other => Err(unexpected(other)),
-        }
+        self.db().tokens().await.map_err(refusal)
     }
 }
 

@@ -9,23 +9,15 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::mail::{inbox_page, message};
-use super::{Handler, unexpected};
-use crate::store::{Outcome, Read, Write};
+use super::{Handler, refusal};
+use crate::handshake::speaks_stopped;
+use crate::store::{NewMessage, TakeReply};
 
 /// How a wait ended without its answer.
 enum Parked {
     /// Woken, or the time ran out, or busd is closing: look again (and return if done).
     Look,
     Cancelled,
-}
-
-/// A handler answer of the wrong shape: a bug, reported instead of panicking.
-fn unexpected_response(response: Response) -> WireError {
-    tracing::error!(?response, "a handler answered with an unexpected response");
-    WireError::new(
-        ErrorKind::Internal,
-        "internal error: unexpected answer (see busd's log)",
-    )
 }
 
 impl Handler<'_> {
@@ -48,11 +40,9 @@ impl Handler<'_> {
         // Subscribe before the look, so a write committed in between still wakes us.
         let mut signal = self.shared.hub.state(&key);
         loop {
-            let state = match self.get_state(Some(key.clone())).await? {
-                Response::State(StateList { state }) => state,
-                other => return Err(unexpected_response(other)),
-            };
-            let state: Vec<_> = state
+            let state: Vec<_> = self
+                .state_entries(Some(key.clone()))
+                .await?
                 .into_iter()
                 .filter(|s| s.version > after_version)
                 .collect();
@@ -60,7 +50,8 @@ impl Handler<'_> {
                 self.not_restarting()?;
             }
             if !state.is_empty() || self.done(deadline) {
-                return Ok(Response::State(StateList { state }));
+                let found = !state.is_empty();
+                return Ok(self.ended(found, Response::State(StateList { state })));
             }
             if let Parked::Cancelled = self.park(signal.changed(), deadline, &cancel).await {
                 return Err(WireError::new(
@@ -88,7 +79,7 @@ impl Handler<'_> {
         let me = self.sender(&to, &content)?;
         // Subscribed before the send: a reply committed before the first look still wakes us.
         let mut signal = self.shared.hub.mail(&me);
-        let write = Write::Ask {
+        let write = NewMessage {
             key: self.key.clone(),
             sender: me.clone(),
             to,
@@ -96,17 +87,14 @@ impl Handler<'_> {
             reply_to,
             now: now(),
         };
-        let sent = match self.write(write).await? {
-            Outcome::Message(m) => m,
-            other => return Err(unexpected(other)),
-        };
+        let sent = self.db().ask(write).await.map_err(refusal)?;
         let deadline = Instant::now() + Duration::from_secs_f64(wait);
         let keep_until = now() + wait;
         let mut waiting = None;
         let mut cancelled = false;
         loop {
             let last = cancelled || self.done(deadline);
-            let take = Write::TakeReply {
+            let take = TakeReply {
                 key: self.key.clone(),
                 name: me.clone(),
                 message: sent.id,
@@ -114,10 +102,7 @@ impl Handler<'_> {
                 last,
                 now: now(),
             };
-            let reply = match self.write(take).await? {
-                Outcome::Reply(reply) => reply,
-                other => return Err(unexpected(other)),
-            };
+            let reply = self.db().take_reply(take).await.map_err(refusal)?;
             if reply.is_none() && !cancelled {
                 // Sent, and nothing taken: the resend to the next busd is answered with this
                 // send's record and waits on there.
@@ -126,11 +111,13 @@ impl Handler<'_> {
             if reply.is_some() || last {
                 // A cancelled call answers too: its message is sent, and a reply it took is
                 // the shim's to hold for the next inbox.
-                return Ok(Response::Asked(Asked {
+                let found = reply.is_some() || cancelled;
+                let asked = Response::Asked(Asked {
                     id: sent.id,
                     to: sent.recipient,
                     reply: reply.map(message),
-                }));
+                });
+                return Ok(self.ended(found, asked));
             }
             waiting.get_or_insert_with(|| self.shared.presence.waiting(&me));
             if let Parked::Cancelled = self.park(signal.changed(), deadline, &cancel).await {
@@ -142,9 +129,53 @@ impl Handler<'_> {
     /// The reply chain holding message `id` that the bound name may see; consumes nothing.
     pub(super) async fn thread(&self, id: i64) -> Result<Response, WireError> {
         let name = self.me()?;
-        match self.read(Read::Thread { name, id }).await? {
-            Outcome::Page(page) => Ok(Response::Inbox(inbox_page(page))),
-            other => Err(unexpected(other)),
+        let page = self.db().thread(&name, id).await.map_err(refusal)?;
+        Ok(Response::Inbox(inbox_page(page)))
+    }
+
+    /// `Parked(true)` once a reader of `name` is parked in a wait for mail (see
+    /// `Request::AwaitParked`): woken by each reader that parks, never on a timer.
+    pub(super) async fn await_parked(
+        &self,
+        name: String,
+        wait: f64,
+        cancel: CancellationToken,
+    ) -> Result<Response, WireError> {
+        limits::name(&name)?;
+        limits::seconds("wait", wait, Some(limits::WAIT_MAX_SECONDS))?;
+        let presence = &self.shared.presence;
+        let deadline = Instant::now() + Duration::from_secs_f64(wait);
+        let mut parked = presence.watch_parked();
+        loop {
+            parked.borrow_and_update();
+            if presence.is_waiting(&name) {
+                return Ok(Response::Parked(true));
+            }
+            if self.done(deadline) {
+                return Ok(Response::Parked(false));
+            }
+            let woken = async {
+                // Presence outlives every call, so the channel cannot close.
+                let _ = parked.changed().await;
+            };
+            if let Parked::Cancelled = self.park(woken, deadline, &cancel).await {
+                return Err(WireError::new(
+                    ErrorKind::Cancelled,
+                    "cancelled while waiting for a reader to park",
+                ));
+            }
+        }
+    }
+
+    /// The answer of a waiting call that is done. One that found nothing because busd is
+    /// stopping for good says so (`Response::Stopped`) to a client that knows the word, so
+    /// that it need not guess why its wait ended early; an older client gets the answer alone.
+    /// (A restart has refused such a call already: see [`Handler::not_restarting`].)
+    pub(super) fn ended(&self, found: bool, answer: Response) -> Response {
+        if !found && self.ctx.closing.is_cancelled() && speaks_stopped(self.ctx.hello.protocol) {
+            Response::Stopped(Box::new(answer))
+        } else {
+            answer
         }
     }
 

@@ -1,4 +1,5 @@
-//! What storage hands back: plain rows (not wire types), typed errors, request keys.
+//! What storage hands back: plain rows (not wire types, no database types), request keys and
+//! the records of applied requests.
 //!
 //! Times are Unix seconds (`f64`), as the Python claude-bus stored them.
 
@@ -118,54 +119,6 @@ pub struct Counts {
     pub live_claims: u64,
 }
 
-/// Why a command failed. The handlers turn these into wire errors with docs/SPEC.md's wording.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum StoreError {
-    #[error("no message with id {0}")]
-    UnknownMessage(i64),
-    #[error("reply_to {0} is not a message id")]
-    UnknownReplyTo(i64),
-    #[error("stale write: expected_version {expected} != current {current}")]
-    Stale {
-        key: String,
-        expected: i64,
-        current: i64,
-    },
-    #[error("'{path}' is claimed by '{owner}' for another {seconds_left:.0}s")]
-    Claimed {
-        path: String,
-        owner: String,
-        seconds_left: f64,
-    },
-    #[error("'{path}' is claimed by '{owner}', not by you")]
-    NotOwner { path: String, owner: String },
-    #[error("value would be {0} bytes")]
-    TooLarge(usize),
-    /// The request key was first used for another command (`first`: its name, or `None` when
-    /// the record predates naming it).
-    #[error("request {request} was first used for {}", first.as_deref().unwrap_or("another command"))]
-    KeyReused {
-        request: u64,
-        first: Option<String>,
-        now: Keyed,
-    },
-    /// `name` has a token already.
-    #[error("'{0}' has a token already")]
-    TokenExists(String),
-    /// The database refused: disk full, I/O error, corruption. Nothing was applied.
-    #[error("database error: {0}")]
-    Io(String),
-    /// The database thread is gone (the daemon is stopping).
-    #[error("the database is closed")]
-    Closed,
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Io(e.to_string())
-    }
-}
-
 /// An HTTP token: the SHA-256 digest of its secret (hex), never the secret.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenRow {
@@ -174,4 +127,11 @@ pub struct TokenRow {
     pub digest: String,
     pub created: f64,
     pub last_used: Option<f64>,
+}
+
+/// Messages after an id, and the id to follow on from (the newest id when there are none).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Tail {
+    pub messages: Vec<MessageRow>,
+    pub last_id: i64,
 }

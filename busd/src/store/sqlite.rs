@@ -1,31 +1,43 @@
 //! The SQLite backend: one connection, owned by the database thread.
 //!
-//! A batch of writes is one `BEGIN IMMEDIATE … COMMIT` transaction (one fsync for the whole
-//! batch) with each write inside its own savepoint, so a refused write leaves no trace and
-//! does not disturb the others. Keyed writes record a compact form of their outcome in the
-//! `applied` table in the same savepoint; a repeated key replays it ([`replay`]).
+//! A transaction is one `BEGIN IMMEDIATE … COMMIT` (one fsync for the whole batch) with each
+//! write inside its own savepoint, so a refused write leaves no trace and does not disturb the
+//! others. Keyed writes record a compact form of their outcome in the `applied` table in the
+//! same savepoint; a repeated key replays it ([`replay`]). The schema, its upgrades from the
+//! Python claude-bus files, and the checks of the files before SQLite opens them are this
+//! backend's own ([`schema`], [`files`], [`wal`]).
 
 mod files;
 mod read;
 mod replay;
 mod reply;
+mod schema;
 #[cfg(test)]
 mod tests;
 mod tokens;
 mod wal;
 mod write;
 
+pub(crate) use schema::SCHEMA_VERSION;
+
 use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::{Backend, Outcome, Read, StoreError, Write};
-
-/// How long an applied request key is remembered: far longer than a client retries.
-const KEY_MEMORY_SECONDS: f64 = 600.0;
+use super::{
+    AgentRow, Backend, Claim, ClaimRow, Committed, Consume, Counts, KEY_MEMORY_SECONDS, Keyed,
+    MessageRow, MessageStatusRow, NewMessage, Page, Recorded, Register, Release, RequestKey,
+    SetState, StateRow, StoreError, Tail, TakeReply, TokenCreate, TokenRow, Tx,
+};
 
 pub struct SqliteBackend {
     conn: Connection,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::io(e)
+    }
 }
 
 impl SqliteBackend {
@@ -36,31 +48,9 @@ impl SqliteBackend {
     pub fn open(path: &Path) -> anyhow::Result<SqliteBackend> {
         files::prepare(path)?;
         wal::check(path)?;
-        let conn = super::schema::open(path)?;
+        let conn = schema::open(path)?;
         conn.execute_batch(reply::RESERVATIONS)?;
         Ok(SqliteBackend { conn })
-    }
-
-    fn apply_all(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
-        let c = &self.conn;
-        let now = writes.iter().map(now_of).fold(f64::MIN, f64::max);
-        c.prepare_cached("DELETE FROM applied WHERE at < ?1")?
-            .execute([now - KEY_MEMORY_SECONDS])?;
-        let mut outcomes = Vec::with_capacity(writes.len());
-        for w in writes {
-            exec(c, "SAVEPOINT w")?;
-            let outcome = replay::apply(c, w);
-            if let Err(e) = &outcome {
-                if c.is_autocommit() {
-                    // SQLite rolled the whole transaction back (disk full, I/O error).
-                    return Err(e.clone());
-                }
-                exec(c, "ROLLBACK TO w")?;
-            }
-            exec(c, "RELEASE w")?;
-            outcomes.push(outcome);
-        }
-        Ok(outcomes)
     }
 
     /// End a failed transaction so the connection is usable for the next batch.
@@ -74,15 +64,70 @@ impl SqliteBackend {
 }
 
 impl Backend for SqliteBackend {
-    fn read(&mut self, read: &Read) -> Result<Outcome, StoreError> {
-        read::read(&self.conn, read)
+    fn peek(&mut self, name: &str, limit: u32) -> Result<Page, StoreError> {
+        read::peek(&self.conn, name, limit)
     }
 
-    fn write(&mut self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
-        exec(&self.conn, "BEGIN IMMEDIATE")?;
-        let result = self
-            .apply_all(writes)
-            .and_then(|outcomes| exec(&self.conn, "COMMIT").map(|()| outcomes));
+    fn agents(&mut self) -> Result<Vec<AgentRow>, StoreError> {
+        read::agents(&self.conn)
+    }
+
+    fn resolve(&mut self, session_id: &str) -> Result<Option<String>, StoreError> {
+        read::resolve(&self.conn, session_id)
+    }
+
+    fn message_status(&mut self, id: i64) -> Result<MessageStatusRow, StoreError> {
+        read::status(&self.conn, id)
+    }
+
+    fn state(&mut self, key: Option<&str>, with_values: bool) -> Result<Vec<StateRow>, StoreError> {
+        read::state(&self.conn, key, with_values)
+    }
+
+    fn claims(&mut self, now: f64) -> Result<Vec<ClaimRow>, StoreError> {
+        read::claims(&self.conn, now)
+    }
+
+    fn tail(&mut self, after: Option<i64>, limit: u32) -> Result<Tail, StoreError> {
+        read::tail(&self.conn, after, limit)
+    }
+
+    fn counts(&mut self, now: f64) -> Result<Counts, StoreError> {
+        read::counts(&self.conn, now)
+    }
+
+    fn applied(&mut self, key: &RequestKey, kind: Keyed) -> Result<Option<Recorded>, StoreError> {
+        replay::recorded(&self.conn, key, kind)
+    }
+
+    fn thread(&mut self, name: &str, id: i64) -> Result<Page, StoreError> {
+        reply::thread(&self.conn, name, id)
+    }
+
+    fn tokens(&mut self) -> Result<Vec<TokenRow>, StoreError> {
+        tokens::all(&self.conn)
+    }
+
+    fn transaction(
+        &mut self,
+        now: f64,
+        writes: &mut dyn FnMut(&mut dyn Tx),
+    ) -> Result<Vec<Committed>, StoreError> {
+        let result = exec(&self.conn, "BEGIN IMMEDIATE").and_then(|()| {
+            self.conn
+                .prepare_cached("DELETE FROM applied WHERE at < ?1")?
+                .execute([now - KEY_MEMORY_SECONDS])?;
+            let mut tx = SqliteTx {
+                c: &self.conn,
+                events: Vec::new(),
+                failed: None,
+            };
+            writes(&mut tx);
+            match tx.failed {
+                Some(e) => Err(e),
+                None => exec(&self.conn, "COMMIT").map(|()| tx.events),
+            }
+        });
         if result.is_err() {
             self.rollback();
         }
@@ -106,24 +151,139 @@ impl Backend for SqliteBackend {
     }
 }
 
+/// The open transaction: each write in its own savepoint.
+struct SqliteTx<'c> {
+    c: &'c Connection,
+    /// What the writes applied so far committed, once the transaction does.
+    events: Vec<Committed>,
+    /// The error that ended the whole transaction (SQLite rolled it back: disk full, I/O).
+    failed: Option<StoreError>,
+}
+
+impl SqliteTx<'_> {
+    /// Run `write` in a savepoint: rolled back to on a refusal, which spares the others.
+    fn savepoint<T>(
+        &mut self,
+        write: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let c = self.c;
+        let result = exec(c, "SAVEPOINT w").and_then(|()| {
+            let outcome = write(c);
+            if outcome.is_err() && !c.is_autocommit() {
+                exec(c, "ROLLBACK TO w")?;
+            }
+            if !c.is_autocommit() {
+                exec(c, "RELEASE w")?;
+            }
+            outcome
+        });
+        if let Err(e) = &result
+            && c.is_autocommit()
+        {
+            // SQLite rolled the whole transaction back (disk full, I/O error).
+            self.failed = Some(e.clone());
+        }
+        result
+    }
+
+    /// A message the transaction appended, for the readers it concerns.
+    fn sent(&mut self, m: &MessageRow) {
+        self.events.push(Committed::Message {
+            id: m.id,
+            recipient: m.recipient.clone(),
+        });
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    fn register(&mut self, w: &Register) -> Result<(AgentRow, u64), StoreError> {
+        let registered = self.savepoint(|c| write::register(c, w))?;
+        self.events.push(Committed::Agent {
+            name: w.name.clone(),
+        });
+        Ok(registered)
+    }
+
+    fn touch(&mut self, name: &str, now: f64) -> Result<(), StoreError> {
+        self.savepoint(|c| write::touch(c, name, now))
+    }
+
+    fn send(&mut self, w: &NewMessage) -> Result<MessageRow, StoreError> {
+        let (m, fresh) = self.savepoint(|c| replay::send(c, w, false))?;
+        if fresh {
+            self.sent(&m);
+        }
+        Ok(m)
+    }
+
+    fn ask(&mut self, w: &NewMessage) -> Result<MessageRow, StoreError> {
+        let (m, fresh) = self.savepoint(|c| replay::send(c, w, true))?;
+        if fresh {
+            self.sent(&m);
+        }
+        Ok(m)
+    }
+
+    fn consume(&mut self, w: &Consume) -> Result<Page, StoreError> {
+        self.savepoint(|c| replay::consume(c, w))
+    }
+
+    fn set_state(&mut self, w: &SetState) -> Result<i64, StoreError> {
+        let (version, fresh) = self.savepoint(|c| replay::set_state(c, w))?;
+        if fresh {
+            self.events.push(Committed::State {
+                key: w.state_key.clone(),
+                version,
+            });
+        }
+        Ok(version)
+    }
+
+    fn claim(&mut self, w: &Claim) -> Result<ClaimRow, StoreError> {
+        let (claim, fresh) = self.savepoint(|c| replay::claim(c, w))?;
+        if fresh {
+            self.events.push(Committed::Claim {
+                path: w.path.clone(),
+            });
+        }
+        Ok(claim)
+    }
+
+    fn release(&mut self, w: &Release) -> Result<bool, StoreError> {
+        let (released, fresh) = self.savepoint(|c| replay::release(c, w))?;
+        if fresh && released {
+            self.events.push(Committed::Claim {
+                path: w.path.clone(),
+            });
+        }
+        Ok(released)
+    }
+
+    fn take_reply(&mut self, w: &TakeReply) -> Result<Option<MessageRow>, StoreError> {
+        self.savepoint(|c| reply::take(c, w))
+    }
+
+    fn mark_read(&mut self, name: &str, id: i64, now: f64) -> Result<(), StoreError> {
+        self.savepoint(|c| write::mark_read(c, name, id, now))
+    }
+
+    fn token_create(&mut self, w: &TokenCreate) -> Result<(), StoreError> {
+        self.savepoint(|c| tokens::create(c, w))
+    }
+
+    fn token_revoke(&mut self, name: &str) -> Result<bool, StoreError> {
+        self.savepoint(|c| tokens::revoke(c, name))
+    }
+
+    fn token_used(&mut self, name: &str, now: f64) -> Result<(), StoreError> {
+        self.savepoint(|c| tokens::used(c, name, now))
+    }
+}
+
 fn exec(c: &Connection, sql: &str) -> Result<(), StoreError> {
     c.prepare_cached(sql)?.execute([])?;
     Ok(())
-}
-
-fn now_of(w: &Write) -> f64 {
-    match w {
-        Write::Register { now, .. }
-        | Write::Touch { now, .. }
-        | Write::Send { now, .. }
-        | Write::Ask { now, .. }
-        | Write::Consume { now, .. }
-        | Write::SetState { now, .. }
-        | Write::Claim { now, .. }
-        | Write::Release { now, .. }
-        | Write::TakeReply { now, .. }
-        | Write::TokenCreate { now, .. }
-        | Write::TokenRevoke { now, .. }
-        | Write::TokenUsed { now, .. } => *now,
-    }
 }

@@ -39,9 +39,9 @@ fn framed(payload: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn socket_level_garbage_closes_only_that_connection_and_loses_nothing() {
-    let bus = TestBus::start().await;
-    let a = bus.session("a").await;
-    let b = bus.session("b").await;
+    let bus = TempBus::start().await;
+    let a = bus.registered("a").await;
+    let b = bus.registered("b").await;
     // A silent connection that never finishes its handshake holds nothing up.
     let _silent = Raw::connect(&bus).await;
     // `a` waits for mail the whole time.
@@ -99,7 +99,7 @@ async fn socket_level_garbage_closes_only_that_connection_and_loses_nothing() {
 
 #[tokio::test]
 async fn a_handshake_that_does_not_decode_is_closed() {
-    let bus = TestBus::start().await;
+    let bus = TempBus::start().await;
     for junk in [&b"\x05hello"[..], b"", b"\x01\x00\x00\x01x"] {
         let mut raw = Raw::connect(&bus).await;
         raw.frame(junk).await;
@@ -113,20 +113,20 @@ async fn a_handshake_that_does_not_decode_is_closed() {
     })
     .await;
     assert!(raw.is_closed().await);
-    bus.session("still-serving").await;
+    bus.registered("still-serving").await;
 }
 
 #[tokio::test]
 async fn a_client_that_never_says_hello_is_dropped() {
-    let bus = TestBus::start().await;
+    let bus = TempBus::start().await;
     let mut raw = Raw::connect(&bus).await;
     assert!(raw.is_closed().await, "closed after the handshake timeout");
 }
 
 #[tokio::test]
 async fn invalid_names_are_refused_with_the_rule() {
-    let bus = TestBus::start().await;
-    let c = bus.client().await;
+    let bus = TempBus::start().await;
+    let c = bus.connected().await;
     let long = "x".repeat(limits::NAME_MAX + 1);
     for bad in ["", "a b", "é", "a/b", "semi;colon", &long] {
         let why = refused(register(&c, bad).await, ErrorKind::InvalidArgument);
@@ -153,8 +153,8 @@ async fn invalid_names_are_refused_with_the_rule() {
 
 #[tokio::test]
 async fn sizes_and_numbers_out_of_their_limits_are_refused() {
-    let bus = TestBus::start().await;
-    let a = bus.session("a").await;
+    let bus = TempBus::start().await;
+    let a = bus.registered("a").await;
     let send_content = |content: String| Request::Send {
         to: "b".into(),
         content,
@@ -254,8 +254,8 @@ async fn sizes_and_numbers_out_of_their_limits_are_refused() {
 
 #[tokio::test]
 async fn unknown_ids_are_refused() {
-    let bus = TestBus::start().await;
-    let a = bus.session("a").await;
+    let bus = TempBus::start().await;
+    let a = bus.registered("a").await;
     let why = refused(
         call(&a, Request::MessageStatus { message_id: 42 }).await,
         ErrorKind::NotFound,

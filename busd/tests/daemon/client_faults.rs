@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::*;
-use crate::lifecycle::wait_until_waiting;
+
 use crate::mcp::{Shim, shim_exe};
 use crate::probe::*;
 
@@ -22,10 +22,10 @@ pub struct Witness {
 }
 
 impl Witness {
-    pub async fn new(bus: &TestBus) -> Witness {
+    pub async fn new(bus: &TempBus) -> Witness {
         Witness {
-            a: bus.session("witness-a").await,
-            b: bus.session("witness-b").await,
+            a: bus.registered("witness-a").await,
+            b: bus.registered("witness-b").await,
         }
     }
 
@@ -45,7 +45,7 @@ impl Witness {
 }
 
 /// Wait until busd logged that the client which announced `pid` is disconnected.
-async fn gone(bus: &TestBus, pid: u32) {
+async fn gone(bus: &TempBus, pid: u32) {
     log_event(
         &bus.paths.log,
         &format!("the disconnect of pid {pid}"),
@@ -56,7 +56,7 @@ async fn gone(bus: &TestBus, pid: u32) {
 
 /// `n` real bus-shim sessions, each killed with `kill -9` while its `inbox(wait)` call waits in
 /// busd. Returns how many were killed.
-pub async fn killed_shims(bus: &TestBus, witness: &Witness, n: usize) -> Result<u64, String> {
+pub async fn killed_shims(bus: &TempBus, witness: &Witness, n: usize) -> Result<u64, String> {
     for i in 0..n {
         let name = format!("victim-{i}");
         let log = bus.dir.path().join(format!("shim-{name}.log"));
@@ -95,7 +95,7 @@ pub async fn killed_shims(bus: &TestBus, witness: &Witness, n: usize) -> Result<
 
 /// `n` clients that connect and never send their handshake: busd closes them (after its
 /// handshake timeout) and serves the witness meanwhile.
-pub async fn silent_peers(bus: &TestBus, witness: &Witness, n: usize) -> Result<u64, String> {
+pub async fn silent_peers(bus: &TempBus, witness: &Witness, n: usize) -> Result<u64, String> {
     let mut peers = Vec::new();
     for _ in 0..n {
         peers.push(Raw::connect(bus).await);
@@ -116,7 +116,7 @@ pub async fn silent_peers(bus: &TestBus, witness: &Witness, n: usize) -> Result<
 /// witness is served meanwhile. Then it either reads everything back after half-closing
 /// (`read_back`), or just closes.
 pub async fn hog(
-    bus: &TestBus,
+    bus: &TempBus,
     witness: &Witness,
     requests: u64,
     read_back: bool,
@@ -166,7 +166,7 @@ pub async fn hog(
 
 /// `n` clients that send a few requests (one of them a waiting inbox) and half-close: each
 /// gets every answer, the wait ends at once, and busd closes the connection.
-pub async fn half_closers(bus: &TestBus, witness: &Witness, n: usize) -> Result<u64, String> {
+pub async fn half_closers(bus: &TempBus, witness: &Witness, n: usize) -> Result<u64, String> {
     for i in 0..n {
         let (mut peer, pid) = tagged(bus).await;
         let name = format!("half-{i}");
@@ -226,10 +226,10 @@ pub async fn half_closers(bus: &TestBus, witness: &Witness, n: usize) -> Result<
 /// Run one scenario on a fresh bus and check that busd is back where it was afterwards.
 async fn leaves_no_trace<F, Fut>(scenario: F)
 where
-    F: FnOnce(Arc<TestBus>, Arc<Witness>) -> Fut,
+    F: FnOnce(Arc<TempBus>, Arc<Witness>) -> Fut,
     Fut: std::future::Future<Output = Result<u64, String>>,
 {
-    let bus = Arc::new(TestBus::start().await);
+    let bus = Arc::new(TempBus::start().await);
     let witness = Arc::new(Witness::new(&bus).await);
     let before = witness.footprint().await;
     if let Err(e) = scenario(bus.clone(), witness.clone()).await {

@@ -41,8 +41,8 @@ async fn reply(client: &proto::client::Client, to: &str, reply_to: i64) -> i64 {
 
 #[tokio::test]
 async fn a_resent_ask_finds_the_reply_that_came_before_it_waited_and_sends_nothing_twice() {
-    let bus = TestBus::start().await;
-    let b = bus.session("b").await;
+    let bus = TempBus::start().await;
+    let b = bus.registered("b").await;
     let mut first = Raw::accepted(&bus, "asker").await;
     assert!(first.call(1, register_a()).await.body.is_ok());
     first
@@ -86,9 +86,9 @@ async fn a_resent_ask_finds_the_reply_that_came_before_it_waited_and_sends_nothi
 
 #[tokio::test]
 async fn a_cancelled_ask_answers_with_its_message_and_leaves_the_reply_in_the_inbox() {
-    let bus = TestBus::start().await;
-    let a = bus.session("a").await;
-    let b = bus.session("b").await;
+    let bus = TempBus::start().await;
+    let a = bus.registered("a").await;
+    let b = bus.registered("b").await;
     let cancel = CancellationToken::new();
     let asking = tokio::spawn({
         let (a, cancel) = (a.clone(), cancel.clone());
@@ -114,8 +114,8 @@ async fn a_cancelled_ask_answers_with_its_message_and_leaves_the_reply_in_the_in
 
 #[tokio::test]
 async fn a_cancelled_state_wait_stops_at_once() {
-    let bus = TestBus::start().await;
-    let a = bus.session("a").await;
+    let bus = TempBus::start().await;
+    let a = bus.registered("a").await;
     let cancel = CancellationToken::new();
     let waiting = tokio::spawn({
         let (a, cancel) = (a.clone(), cancel.clone());

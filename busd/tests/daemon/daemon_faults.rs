@@ -10,7 +10,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn a_busd_killed_while_starting_is_started_again() {
-    let bus = TestBus::empty();
+    let bus = TempBus::empty();
     std::fs::create_dir_all(bus.paths.dir()).unwrap();
     // The first start dies from SIGKILL before serving; the next one is the real busd.
     let mark = bus.dir.path().join("killed-once");

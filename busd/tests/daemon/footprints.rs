@@ -17,10 +17,10 @@ fn owns(agent: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn agents_with_globs_at_the_limits_answer_within_the_budget_and_stall_no_one() {
-    let bus = TestBus::start().await;
+    let bus = TempBus::start().await;
     let mut sessions = Vec::new();
     for agent in 0..8 {
-        let client = bus.client().await;
+        let client = bus.connected().await;
         let request = Request::Register {
             name: format!("agent{agent}"),
             role: None,
@@ -29,7 +29,7 @@ async fn agents_with_globs_at_the_limits_answer_within_the_budget_and_stall_no_o
         call(&client, request).await.expect("register");
         sessions.push(client);
     }
-    let bystander = bus.session("bystander").await;
+    let bystander = bus.registered("bystander").await;
 
     let started = Instant::now();
     let listings = futures::future::join_all(sessions.iter().take(4).map(|client| async {

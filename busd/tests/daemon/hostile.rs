@@ -52,11 +52,11 @@ where
 
 /// Random sequences of well-formed requests, each on a fresh connection: every one is
 /// answered, none with an internal error, and no connection is dropped.
-pub async fn random_requests(bus: Arc<TestBus>, cases: u32) -> Result<u64, String> {
+pub async fn random_requests(bus: Arc<TempBus>, cases: u32) -> Result<u64, String> {
     let strategy = || prop::collection::vec(arbitrary::request(), 1..8);
     check(cases, strategy, move |handle, requests| {
         handle.block_on(async {
-            let client = bus.client().await;
+            let client = bus.connected().await;
             for request in requests {
                 let shown: String = format!("{request:?}").chars().take(300).collect();
                 let shown = &shown;
@@ -85,7 +85,7 @@ pub async fn random_requests(bus: Arc<TestBus>, cases: u32) -> Result<u64, Strin
 
 /// Random bytes as the handshake, or as a request after it: busd answers what decodes, closes
 /// the connection on what does not, and never stops serving.
-pub async fn random_frames(bus: Arc<TestBus>, cases: u32) -> Result<u64, String> {
+pub async fn random_frames(bus: Arc<TempBus>, cases: u32) -> Result<u64, String> {
     let strategy = || (any::<bool>(), prop::collection::vec(any::<u8>(), 0..300));
     check(cases, strategy, move |handle, (handshaken, payload)| {
         if handshaken {
@@ -132,7 +132,7 @@ pub async fn random_frames(bus: Arc<TestBus>, cases: u32) -> Result<u64, String>
 
 /// Random length prefixes (oversize, or longer than what follows) after the handshake, then
 /// the end of the stream: busd closes the connection every time.
-pub async fn random_lengths(bus: Arc<TestBus>, cases: u32) -> Result<u64, String> {
+pub async fn random_lengths(bus: Arc<TempBus>, cases: u32) -> Result<u64, String> {
     let strategy = || {
         let length = prop_oneof![
             Just(MAX_REQUEST_FRAME as u32 + 1),
@@ -168,8 +168,8 @@ fn framed(payload: &[u8]) -> Vec<u8> {
 }
 
 /// Run `properties` against one busd, then check it is the same daemon and still serves.
-async fn survives(cases: u32, property: fn(Arc<TestBus>, u32) -> PropertyRun) {
-    let bus = Arc::new(TestBus::start().await);
+async fn survives(cases: u32, property: fn(Arc<TempBus>, u32) -> PropertyRun) {
+    let bus = Arc::new(TempBus::start().await);
     let witness = Witness::new(&bus).await;
     let pid = status(&witness.a).await.pid;
     if let Err(e) = property(bus.clone(), cases).await {

@@ -12,7 +12,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn a_second_busd_on_the_same_socket_refuses_to_start() {
-    let bus = TestBus::start().await;
+    let bus = TempBus::start().await;
     let out = std::process::Command::new(busd_exe())
         .env("BUS_DB", &bus.paths.db)
         .env_remove("BUS_SOCKET")
@@ -26,13 +26,13 @@ async fn a_second_busd_on_the_same_socket_refuses_to_start() {
         "names the running pid: {stderr}"
     );
     // The first one is unharmed.
-    let a = bus.session("a").await;
+    let a = bus.registered("a").await;
     assert!(call(&a, Request::Whoami).await.is_ok());
 }
 
 #[tokio::test]
 async fn clients_racing_to_start_busd_end_up_with_one_daemon() {
-    let bus = TestBus::empty();
+    let bus = TempBus::empty();
     let clients: Vec<Client> = (0..24)
         .map(|_| Client::new(bus.autostart_options()))
         .collect();
@@ -60,7 +60,7 @@ async fn clients_racing_to_start_busd_end_up_with_one_daemon() {
 
 #[tokio::test]
 async fn a_stale_socket_file_is_replaced() {
-    let bus = TestBus::empty();
+    let bus = TempBus::empty();
     std::fs::create_dir_all(bus.paths.dir()).unwrap();
     drop(std::os::unix::net::UnixListener::bind(&bus.paths.socket).unwrap());
     assert!(bus.paths.socket.exists(), "a socket file nobody listens on");
@@ -70,7 +70,7 @@ async fn a_stale_socket_file_is_replaced() {
 
 #[tokio::test]
 async fn busd_start_up_errors_reach_the_client() {
-    let bus = TestBus::empty();
+    let bus = TempBus::empty();
     std::fs::create_dir_all(bus.paths.dir()).unwrap();
     std::fs::write(
         &bus.paths.db,
@@ -94,7 +94,7 @@ async fn busd_start_up_errors_reach_the_client() {
 
 #[tokio::test]
 async fn after_kill_9_clients_restart_busd_and_nothing_is_lost_or_doubled() {
-    let mut bus = TestBus::start().await;
+    let mut bus = TempBus::start().await;
     let reader = Client::new(bus.autostart_options());
     let writer = Client::new(bus.autostart_options());
     register(&reader, "reader").await.unwrap();
@@ -122,38 +122,9 @@ async fn after_kill_9_clients_restart_busd_and_nothing_is_lost_or_doubled() {
     assert_eq!(busd_pids(&bus.paths).len(), 1);
 }
 
-/// Block until busd reports `name` as waiting for mail. busd exposes no event for this, so
-/// the test asks again until it is so (bounded: a deterministic condition, not a timed guess).
-pub async fn wait_until_waiting(client: &Client, name: &str) {
-    let check = async {
-        loop {
-            match call(
-                client,
-                Request::Agents {
-                    active_within: 60.0,
-                    all: false,
-                },
-            )
-            .await
-            {
-                Ok(Response::Agents(list))
-                    if list.agents.iter().any(|a| a.name == name && a.waiting) =>
-                {
-                    return;
-                }
-                Ok(_) => tokio::time::sleep(Duration::from_millis(2)).await,
-                Err(e) => panic!("{e}"),
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), check)
-        .await
-        .expect("the reader starts waiting");
-}
-
 #[tokio::test]
 async fn an_older_busd_retires_for_a_newer_client() {
-    let mut bus = TestBus::start_with(&["--announce-protocol", "0"]).await;
+    let mut bus = TempBus::start_with(&["--announce-protocol", "0"]).await;
     let old_pid = bus.pid();
     let client = Client::new(bus.autostart_options());
     let info = client.connect().await.expect("connects to a new busd");
@@ -169,7 +140,7 @@ async fn an_older_busd_retires_for_a_newer_client() {
 
 #[tokio::test]
 async fn a_newer_busd_refuses_an_older_client() {
-    let bus = TestBus::start_with(&["--announce-protocol", "99"]).await;
+    let bus = TempBus::start_with(&["--announce-protocol", "99"]).await;
     let client = Client::new(bus.autostart_options());
     match client.connect().await {
         Err(ClientError::Refused(e)) => {
@@ -182,9 +153,9 @@ async fn a_newer_busd_refuses_an_older_client() {
 
 #[tokio::test]
 async fn sigterm_answers_waiting_readers_and_exits_cleanly() {
-    let mut bus = TestBus::start().await;
-    let reader = bus.session("reader").await;
-    let writer = bus.session("writer").await;
+    let mut bus = TempBus::start().await;
+    let reader = bus.registered("reader").await;
+    let writer = bus.registered("writer").await;
     let waiting = tokio::spawn({
         let reader = reader.clone();
         async move {
@@ -215,13 +186,13 @@ async fn sigterm_answers_waiting_readers_and_exits_cleanly() {
     );
     // The lock is free: a new busd starts on the same bus and still has the data.
     bus.spawn(&[]).await;
-    let a = bus.session("reader").await;
+    let a = bus.registered("reader").await;
     assert!(call(&a, Request::Whoami).await.is_ok());
 }
 
 #[tokio::test]
 async fn sigterm_as_soon_as_busd_is_ready_stops_it_cleanly() {
-    let mut bus = TestBus::empty();
+    let mut bus = TempBus::empty();
     for round in 0..5 {
         bus.spawn(&[]).await;
         let status = bus.stop();
@@ -234,8 +205,8 @@ async fn sigterm_as_soon_as_busd_is_ready_stops_it_cleanly() {
 
 #[tokio::test]
 async fn shutdown_request_stops_busd() {
-    let mut bus = TestBus::start().await;
-    let client = bus.client().await;
+    let mut bus = TempBus::start().await;
+    let client = bus.connected().await;
     assert_eq!(call(&client, Request::Shutdown).await, Ok(Response::Done));
     let status = bus.daemon.take().unwrap().wait().unwrap();
     assert!(status.success());
@@ -243,7 +214,7 @@ async fn shutdown_request_stops_busd() {
 
 #[tokio::test]
 async fn busd_serves_a_socket_inherited_like_systemd_passes_it() {
-    let bus = TestBus::empty();
+    let bus = TempBus::empty();
     std::fs::create_dir_all(bus.paths.dir()).unwrap();
     let listener = std::os::unix::net::UnixListener::bind(&bus.paths.socket).unwrap();
     let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);

@@ -22,6 +22,7 @@ mod probe;
 mod protocol;
 mod rebinding;
 mod resend;
+mod shared;
 mod soak;
 mod storage_faults;
 mod store_files;
@@ -30,15 +31,16 @@ mod tokens;
 mod trust;
 mod waiting;
 mod wal_damage;
+mod watch;
 
 use common::*;
 use proto::{Request, Response};
 
 #[tokio::test]
 async fn fixture_serves_and_stops_cleanly() {
-    let mut bus = TestBus::start().await;
-    let a = bus.session("a").await;
-    let b = bus.session("b").await;
+    let mut bus = TempBus::start().await;
+    let a = bus.registered("a").await;
+    let b = bus.registered("b").await;
     let id = send(&a, "b", "hello").await;
     let page = consume(&b, 10, 0.0).await;
     assert_eq!(page.messages.len(), 1);

@@ -1,35 +1,25 @@
-//! A real `bus-shim` process driven over MCP stdio (newline-delimited JSON-RPC), with calls
-//! in flight concurrently, as Claude Code drives it.
+//! A real `bus-shim` process driven over MCP stdio by the workspace's session driver
+//! ([`testkit::Session`]), with calls in flight concurrently, as Claude Code drives it.
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use proto::paths::BusPaths;
-use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::oneshot;
+use serde_json::Value;
+use tokio::process::Command;
 
 use crate::common::busd_exe;
 
-type Waiters = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Value>>>>>;
-
 /// The bus-shim built beside busd, if it is there (`cargo build -p bus-shim` puts it there).
 pub fn shim_exe() -> Option<PathBuf> {
-    Some(busd_exe().with_file_name("bus-shim")).filter(|p| p.is_file())
+    testkit::find_bin("bus-shim")
 }
 
 /// One bus-shim process and its MCP session.
 pub struct Shim {
-    child: Child,
-    stdin: tokio::sync::Mutex<ChildStdin>,
-    waiters: Waiters,
-    next: AtomicU64,
+    session: testkit::Session,
 }
 
 impl Shim {
@@ -44,107 +34,37 @@ impl Shim {
             .env("BUS_DAEMON", busd_exe())
             .env("BUS_LOG", "info")
             .env_remove("BUS_NAME")
-            .env_remove("CLAUDE_CODE_SESSION_ID")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(log).expect("shim log"))
-            .kill_on_drop(true);
+            .env_remove("CLAUDE_CODE_SESSION_ID");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn bus-shim");
-        let stdout = child.stdout.take().unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let waiters: Waiters = Arc::new(Mutex::new(Some(HashMap::new())));
-        tokio::spawn(read_answers(BufReader::new(stdout), waiters.clone()));
-        let shim = Shim {
-            child,
-            stdin: tokio::sync::Mutex::new(stdin),
-            waiters,
-            next: AtomicU64::new(1),
-        };
-        let init = shim
-            .request(
-                "initialize",
-                json!({
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "busd-tests", "version": "0"}
-                }),
-            )
+        let log = std::fs::File::create(log).expect("shim log");
+        let (session, _) = testkit::Session::spawn(cmd, Stdio::from(log))
             .await
             .expect("bus-shim answers initialize");
-        assert!(init.get("result").is_some(), "initialize failed: {init}");
-        shim.write(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            .await
-            .expect("write to bus-shim");
-        shim
+        Shim { session }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id().expect("bus-shim is running")
+        self.session.pid.expect("bus-shim is running")
     }
 
     /// Call a tool: `Ok(structuredContent)`, or `Err(text)` for a tool error. A shim that
     /// died answers `Err("bus-shim exited")`.
     pub async fn call(&self, tool: &str, args: Value) -> Result<Value, String> {
-        let answer = self
-            .request("tools/call", json!({"name": tool, "arguments": args}))
+        let result = self
+            .session
+            .try_call(tool, args)
             .await
-            .ok_or_else(|| "bus-shim exited".to_owned())?;
-        let result = answer
-            .get("result")
-            .ok_or_else(|| format!("protocol error: {answer}"))?;
-        if result.get("isError").and_then(Value::as_bool) == Some(true) {
-            let text = result["content"][0]["text"].as_str().unwrap_or("");
-            return Err(text.to_owned());
+            .map_err(|_| "bus-shim exited".to_owned())?;
+        if result.is_error == Some(true) {
+            return Err(testkit::mcp::text(&result));
         }
-        Ok(result["structuredContent"].clone())
+        Ok(result.structured_content.unwrap_or(Value::Null))
     }
 
     /// `kill -9` the shim (it is reaped when dropped).
     pub fn kill9(&self) {
         crate::common::signal(self.pid(), libc::SIGKILL);
     }
-
-    async fn request(&self, method: &str, params: Value) -> Option<Value> {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.waiters.lock().unwrap().as_mut()?.insert(id, tx);
-        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        self.write(message).await.ok()?;
-        rx.await.ok()
-    }
-
-    async fn write(&self, message: Value) -> std::io::Result<()> {
-        let mut line = message.to_string();
-        line.push('\n');
-        let mut stdin = self.stdin.lock().await;
-        stdin.write_all(line.as_bytes()).await?;
-        stdin.flush().await
-    }
-}
-
-/// Hand each answer to the request with its id; notifications and requests from the server
-/// are ignored. When stdout ends, every waiting request learns that the shim is gone.
-async fn read_answers(stdout: BufReader<tokio::process::ChildStdout>, waiters: Waiters) {
-    let mut lines = stdout.lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let Ok(message) = serde_json::from_str::<Value>(&line) else {
-            // stdout is the MCP channel: anything else on it breaks the session.
-            eprintln!("bus-shim wrote something that is not JSON-RPC to stdout: {line}");
-            break;
-        };
-        if message.get("method").is_some() {
-            continue;
-        }
-        let Some(id) = message.get("id").and_then(Value::as_u64) else {
-            continue;
-        };
-        let waiter = waiters.lock().unwrap().as_mut().and_then(|w| w.remove(&id));
-        if let Some(waiter) = waiter {
-            let _ = waiter.send(message);
-        }
-    }
-    waiters.lock().unwrap().take();
 }

@@ -12,7 +12,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn a_python_v2_database_is_upgraded_in_place_and_keeps_everything() {
-    let mut bus = TestBus::empty();
+    let mut bus = TempBus::empty();
     std::fs::create_dir_all(bus.paths.dir()).unwrap();
     fixture(bus.db(), PYTHON_V2);
     // Make ann's claim live for the next hour (the fixture's claims expired long ago).
@@ -22,7 +22,7 @@ async fn a_python_v2_database_is_upgraded_in_place_and_keeps_everything() {
         &format!("UPDATE claims SET ttl = {live_for} WHERE path = 'src/api/x.rs'"),
     );
     bus.spawn(&[]).await;
-    let watcher = bus.client().await;
+    let watcher = bus.connected().await;
 
     let state = get_state(&watcher).await;
     let plan = state.iter().find(|s| s.key == "plan").expect("plan kept");
@@ -91,7 +91,7 @@ async fn a_python_v2_database_is_upgraded_in_place_and_keeps_everything() {
     let direct = message_status(&watcher, 3).await;
     assert_eq!(direct.readers[0].recipient, "ann", "the receipt is written");
     assert!(direct.unread.is_empty());
-    let Ok(Response::Registered(r)) = register(&bus.client().await, "dee").await else {
+    let Ok(r) = register(&bus.connected().await, "dee").await else {
         panic!("register a newcomer")
     };
     assert_eq!(r.pending_count, 2, "a newcomer gets the earlier broadcasts");
@@ -122,11 +122,11 @@ async fn a_python_v2_database_is_upgraded_in_place_and_keeps_everything() {
 
 #[tokio::test]
 async fn a_python_v1_database_keeps_state_and_agents_and_drops_its_messages() {
-    let mut bus = TestBus::empty();
+    let mut bus = TempBus::empty();
     std::fs::create_dir_all(bus.paths.dir()).unwrap();
     fixture(bus.db(), PYTHON_V1);
     bus.spawn(&[]).await;
-    let watcher = bus.client().await;
+    let watcher = bus.connected().await;
 
     let state = get_state(&watcher).await;
     let summary: Vec<(&str, &str, i64, &str)> = state
@@ -173,7 +173,7 @@ async fn a_python_v1_database_keeps_state_and_agents_and_drops_its_messages() {
 }
 
 /// Open the (already upgraded, stopped) bus again and check that nothing changed.
-async fn upgrading_again_changes_nothing(bus: &mut TestBus) {
+async fn upgrading_again_changes_nothing(bus: &mut TempBus) {
     let before = dump(bus.db());
     bus.spawn(&[]).await;
     assert!(bus.stop().success());
@@ -182,7 +182,7 @@ async fn upgrading_again_changes_nothing(bus: &mut TestBus) {
 
 #[tokio::test]
 async fn a_database_from_a_newer_schema_is_refused_and_left_untouched() {
-    let bus = TestBus::empty();
+    let bus = TempBus::empty();
     std::fs::create_dir_all(bus.paths.dir()).unwrap();
     fixture(
         bus.db(),
@@ -208,8 +208,8 @@ async fn a_database_from_a_newer_schema_is_refused_and_left_untouched() {
     assert!(err.to_string().contains("schema version 99"), "{err}");
 }
 
-async fn registered(bus: &TestBus, name: &str) -> proto::client::Client {
-    bus.session(name).await
+async fn registered(bus: &TempBus, name: &str) -> proto::client::Client {
+    bus.registered(name).await
 }
 
 fn ids(page: proto::InboxPage) -> Vec<i64> {

@@ -10,7 +10,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn a_stopped_busd_is_named_instead_of_waited_on() {
-    let bus = TestBus::start().await;
+    let bus = TempBus::start().await;
     let client = Client::new(ClientOptions {
         answer_within: Duration::from_secs(1),
         ..bus.options(ClientKind::Other)
@@ -63,7 +63,7 @@ async fn a_stopped_busd_is_named_instead_of_waited_on() {
 
 #[tokio::test]
 async fn every_waiting_call_is_given_its_wait_before_the_deadline() {
-    let bus = TestBus::start().await;
+    let bus = TempBus::start().await;
     let client = Client::new(ClientOptions {
         answer_within: Duration::from_millis(300),
         ..bus.options(ClientKind::Other)

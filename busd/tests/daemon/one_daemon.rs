@@ -11,7 +11,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn a_second_busd_for_the_same_database_on_another_socket_refuses() {
-    let bus = TestBus::start().await;
+    let bus = TempBus::start().await;
     let other = bus.dir.path().join("other.sock");
     let paths = BusPaths::new(bus.paths.db.clone(), Some(other.clone()));
     let stderr = match spawn_daemon(&paths, &busd_exe(), &[], false, Duration::from_secs(30)).await
@@ -59,7 +59,7 @@ async fn a_second_busd_for_the_same_database_on_another_socket_refuses() {
 #[test]
 fn a_busd_whose_socket_was_removed_is_named_and_the_client_can_exit() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let bus = runtime.block_on(TestBus::start());
+    let bus = runtime.block_on(TempBus::start());
     std::fs::remove_file(&bus.paths.socket).unwrap();
     let options = bus.autostart_options();
     let pid = bus.pid();

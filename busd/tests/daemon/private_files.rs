@@ -20,9 +20,9 @@ fn chmod(path: &Path, mode: u32) {
 
 #[tokio::test]
 async fn the_database_its_wal_the_log_and_the_locks_are_created_0600() {
-    let mut bus = TestBus::start().await;
-    let a = bus.session("a").await;
-    bus.session("b").await;
+    let mut bus = TempBus::start().await;
+    let a = bus.registered("a").await;
+    bus.registered("b").await;
     send(&a, "b", "private").await;
     let mut files = vec![bus.paths.log.clone(), bus.paths.daemon_lock.clone()];
     files.push(bus.paths.db_lock.clone());
@@ -44,7 +44,7 @@ async fn a_bus_folder_others_can_write_to_is_refused() {
     let shared = dir.path().join("shared");
     std::fs::create_dir(&shared).unwrap();
     chmod(&shared, 0o1777);
-    let bus = TestBus::at(dir, shared.join("bus.db"));
+    let bus = TempBus::at(dir, shared.join("bus.db"));
     let why = match spawn_daemon(&bus.paths, &busd_exe(), &[], false, Duration::from_secs(30)).await
     {
         Err(e) => e.to_string(),
@@ -69,15 +69,15 @@ async fn a_bus_folder_others_can_only_read_is_tightened_to_0700() {
     let folder = dir.path().join("bus");
     std::fs::create_dir(&folder).unwrap();
     chmod(&folder, 0o755);
-    let mut bus = TestBus::at(dir, folder.join("bus.db"));
+    let mut bus = TempBus::at(dir, folder.join("bus.db"));
     bus.spawn(&[]).await;
     assert_eq!(mode(&folder), 0o700);
 }
 
 #[tokio::test]
 async fn a_database_others_can_write_to_is_refused_untouched() {
-    let mut bus = TestBus::start().await;
-    bus.session("a").await;
+    let mut bus = TempBus::start().await;
+    bus.registered("a").await;
     assert!(bus.stop().success());
     chmod(bus.db(), 0o666);
     let before = std::fs::read(bus.db()).unwrap();
@@ -93,13 +93,13 @@ async fn a_database_others_can_write_to_is_refused_untouched() {
 
 #[tokio::test]
 async fn a_database_others_can_read_is_tightened_and_served() {
-    let mut bus = TestBus::start().await;
-    bus.session("a").await;
+    let mut bus = TempBus::start().await;
+    bus.registered("a").await;
     assert!(bus.stop().success());
     chmod(bus.db(), 0o644);
     bus.spawn(&[]).await;
     assert_eq!(mode(bus.db()), 0o600);
-    bus.session("b").await;
+    bus.registered("b").await;
 }
 
 #[tokio::test]
@@ -109,7 +109,7 @@ async fn a_database_of_another_user_is_refused() {
         eprintln!("skipped: giving a file to another user needs root");
         return;
     }
-    let bus = TestBus::empty();
+    let bus = TempBus::empty();
     std::fs::write(bus.db(), b"").unwrap();
     chmod(bus.db(), 0o600);
     std::os::unix::fs::chown(bus.db(), Some(65534), Some(65534)).unwrap();
@@ -119,7 +119,7 @@ async fn a_database_of_another_user_is_refused() {
 
 #[tokio::test]
 async fn a_log_that_is_a_symlink_is_never_followed() {
-    let bus = TestBus::empty();
+    let bus = TempBus::empty();
     let target = bus.dir.path().join("elsewhere.txt");
     std::os::unix::fs::symlink(&target, &bus.paths.log).unwrap();
     let why = match spawn_daemon(&bus.paths, &busd_exe(), &[], false, Duration::from_secs(30)).await

@@ -7,7 +7,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn a_client_speaking_another_protocol_is_refused_with_a_clear_error() {
-    let bus = TestBus::start().await;
+    let bus = TempBus::start().await;
     let ours = proto::PROTOCOL_VERSION;
 
     let (mut newer, welcome) = Raw::greet(&bus, &hello(ours + 1, "newer")).await;
@@ -23,7 +23,8 @@ async fn a_client_speaking_another_protocol_is_refused_with_a_clear_error() {
     );
     assert!(newer.is_closed().await, "then busd closes the connection");
 
-    let (mut older, welcome) = Raw::greet(&bus, &hello(ours - 1, "older")).await;
+    let oldest = proto::PROTOCOL_OLDEST;
+    let (mut older, welcome) = Raw::greet(&bus, &hello(oldest - 1, "older")).await;
     let Welcome::Refused { error, .. } = welcome else {
         panic!("an older client is refused: {welcome:?}");
     };
@@ -35,7 +36,7 @@ async fn a_client_speaking_another_protocol_is_refused_with_a_clear_error() {
     );
     assert!(older.is_closed().await);
 
-    let a = bus.session("a").await;
+    let a = bus.registered("a").await;
     assert!(matches!(
         call(&a, Request::Whoami).await,
         Ok(Response::Identity(_))
@@ -44,7 +45,7 @@ async fn a_client_speaking_another_protocol_is_refused_with_a_clear_error() {
 
 #[tokio::test]
 async fn a_newer_client_retires_an_older_daemon_which_exits_cleanly() {
-    let mut bus = TestBus::start_with(&["--announce-protocol", "0"]).await;
+    let mut bus = TempBus::start_with(&["--announce-protocol", "0"]).await;
     let mut newer = hello(proto::PROTOCOL_VERSION, "newer");
     newer.retire_older = true;
     let (mut raw, welcome) = Raw::greet(&bus, &newer).await;
@@ -67,8 +68,8 @@ async fn a_newer_client_retires_an_older_daemon_which_exits_cleanly() {
 
 #[tokio::test]
 async fn a_held_name_is_refused_to_a_second_connection() {
-    let bus = TestBus::start().await;
-    let a = bus.client().await;
+    let bus = TempBus::start().await;
+    let a = bus.connected().await;
     let registered = call(
         &a,
         Request::Register {
@@ -80,7 +81,7 @@ async fn a_held_name_is_refused_to_a_second_connection() {
     .await;
     assert!(matches!(registered, Ok(Response::Registered(_))));
 
-    let b = bus.client().await;
+    let b = bus.connected().await;
     let why = refused(register(&b, "api").await, ErrorKind::NameTaken);
     assert!(
         why.contains("'api'") && why.contains("role 'backend'") && why.contains("since 20"),
@@ -108,12 +109,12 @@ async fn a_held_name_is_refused_to_a_second_connection() {
 
 #[tokio::test]
 async fn a_name_is_free_once_its_connection_is_gone() {
-    let bus = TestBus::start().await;
+    let bus = TempBus::start().await;
     let mut holder = Raw::accepted(&bus, "holder").await;
     let reply = holder.call(1, register_request("api")).await;
     assert!(matches!(reply.body, Ok(Response::Registered(_))));
 
-    let b = bus.client().await;
+    let b = bus.connected().await;
     refused(register(&b, "api").await, ErrorKind::NameTaken);
     drop(holder);
     register(&b, "api")
@@ -123,18 +124,18 @@ async fn a_name_is_free_once_its_connection_is_gone() {
 
 #[tokio::test]
 async fn re_registering_frees_the_old_name_and_keeps_the_mail() {
-    let bus = TestBus::start().await;
-    let a = bus.session("x").await;
-    let c = bus.session("c").await;
+    let bus = TempBus::start().await;
+    let a = bus.registered("x").await;
+    let c = bus.registered("c").await;
     send(&c, "y", "for y, before y existed").await;
-    let Ok(Response::Registered(r)) = register(&a, "y").await else {
+    let Ok(r) = register(&a, "y").await else {
         panic!("rebinding to a free name works")
     };
     assert_eq!(
         r.pending_count, 1,
         "mail sent to a name before it registered waits for it"
     );
-    let b = bus.client().await;
+    let b = bus.connected().await;
     register(&b, "x").await.expect("the old name is free");
     let page = consume(&a, 10, 0.0).await;
     assert_eq!(page.messages[0].from, "c");
@@ -143,9 +144,9 @@ async fn re_registering_frees_the_old_name_and_keeps_the_mail() {
 
 #[tokio::test]
 async fn the_sender_is_always_the_bound_name() {
-    let bus = TestBus::start().await;
-    let a = bus.session("a").await;
-    let b = bus.session("b").await;
+    let bus = TempBus::start().await;
+    let a = bus.registered("a").await;
+    let b = bus.registered("b").await;
     send(&b, "a", "from b").await;
     send(&b, "all", "from b to all").await;
     let page = consume(&a, 10, 0.0).await;
@@ -159,8 +160,8 @@ async fn the_sender_is_always_the_bound_name() {
 
 #[tokio::test]
 async fn a_resent_request_id_is_applied_once_and_answered_as_the_first_time() {
-    let bus = TestBus::start().await;
-    let reader = bus.session("reader").await;
+    let bus = TempBus::start().await;
+    let reader = bus.registered("reader").await;
     let mut first = Raw::accepted(&bus, "client-1").await;
     assert!(matches!(
         first.call(1, register_request("writer")).await.body,

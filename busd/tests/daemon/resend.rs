@@ -27,7 +27,7 @@ fn consume_request() -> Request {
 }
 
 /// A raw connection with client id `client_id`, registered as `name`.
-async fn registered(bus: &TestBus, client_id: &str, name: &str) -> Raw {
+async fn registered(bus: &TempBus, client_id: &str, name: &str) -> Raw {
     let mut raw = Raw::accepted(bus, client_id).await;
     let reply = raw.call(1, register_request(name)).await;
     assert!(
@@ -39,9 +39,9 @@ async fn registered(bus: &TestBus, client_id: &str, name: &str) -> Raw {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consume_cancelled_as_busd_goes_away_still_hands_its_messages_over() {
-    let bus = TestBus::start().await;
+    let bus = TempBus::start().await;
     let mut relay = Relay::start(bus.paths.socket.clone(), bus.dir.path().join("relay.sock"));
-    let sender = bus.session("sender").await;
+    let sender = bus.registered("sender").await;
     let reader = Client::new(ClientOptions {
         paths: BusPaths::new(bus.paths.db.clone(), Some(relay.socket.clone())),
         ..bus.options(ClientKind::Other)
@@ -96,7 +96,7 @@ async fn a_consume_cancelled_as_busd_goes_away_still_hands_its_messages_over() {
 
 #[tokio::test]
 async fn a_send_resent_after_a_crash_is_answered_though_its_name_was_taken() {
-    let mut bus = TestBus::start().await;
+    let mut bus = TempBus::start().await;
     let mut first = registered(&bus, "resender", "alpha").await;
     let send = Request::Send {
         to: "beta".into(),
@@ -109,7 +109,7 @@ async fn a_send_resent_after_a_crash_is_answered_though_its_name_was_taken() {
     drop(first);
     bus.kill();
     bus.spawn(&[]).await;
-    let taker = bus.session("alpha").await;
+    let taker = bus.registered("alpha").await;
 
     // The original client comes back without its name and resends request 2.
     let mut again = Raw::accepted(&bus, "resender").await;
@@ -120,8 +120,8 @@ async fn a_send_resent_after_a_crash_is_answered_though_its_name_was_taken() {
 
 #[tokio::test]
 async fn a_consume_resent_after_a_crash_hands_over_its_messages_though_its_name_was_taken() {
-    let mut bus = TestBus::start().await;
-    let sender = bus.session("sender").await;
+    let mut bus = TempBus::start().await;
+    let sender = bus.registered("sender").await;
     let mut first = registered(&bus, "resender", "beta").await;
     for content in ["one", "two"] {
         send(&sender, "beta", content).await;
@@ -134,7 +134,7 @@ async fn a_consume_resent_after_a_crash_hands_over_its_messages_though_its_name_
     drop((first, sender));
     bus.kill();
     bus.spawn(&[]).await;
-    let taker = bus.session("beta").await;
+    let taker = bus.registered("beta").await;
 
     let mut again = Raw::accepted(&bus, "resender").await;
     let resent = again.call(2, consume_request()).await;
@@ -150,8 +150,8 @@ async fn a_consume_resent_after_a_crash_hands_over_its_messages_though_its_name_
 
 #[tokio::test]
 async fn a_request_id_reused_for_another_command_is_refused_clearly() {
-    let bus = TestBus::start().await;
-    let other = bus.session("other").await;
+    let bus = TempBus::start().await;
+    let other = bus.registered("other").await;
     let mut raw = registered(&bus, "reuser", "alpha").await;
     // Message 1 is someone else's, and set_state's first version is 1 too.
     send(&other, "beta", "not yours").await;
@@ -194,7 +194,7 @@ async fn a_request_id_reused_for_another_command_is_refused_clearly() {
 
 #[tokio::test]
 async fn a_claim_resent_without_its_name_is_answered_with_its_owner() {
-    let bus = TestBus::start().await;
+    let bus = TempBus::start().await;
     let mut first = registered(&bus, "claimer", "alpha").await;
     let claim = Request::Claim {
         path: "src/a.rs".into(),

@@ -76,10 +76,10 @@ async fn a_full_disk_refuses_writes_clearly_keeps_reads_and_recovers() {
             return;
         }
     };
-    let mut bus = TestBus::at(dir, mount.path.join("bus.db"));
+    let mut bus = TempBus::at(dir, mount.path.join("bus.db"));
     bus.spawn(&[]).await;
-    let a = bus.session("a").await;
-    let b = bus.session("b").await;
+    let a = bus.registered("a").await;
+    let b = bus.registered("b").await;
     let mut acked: Vec<i64> = Vec::new();
     for i in 0..5 {
         acked.push(send(&a, "b", &format!("before {i}")).await);
@@ -165,10 +165,10 @@ async fn a_full_disk_refuses_writes_clearly_keeps_reads_and_recovers() {
 }
 
 /// A bus with some history, stopped cleanly (so its WAL is checkpointed into the file).
-async fn bus_with_history() -> TestBus {
-    let mut bus = TestBus::start().await;
-    let a = bus.session("a").await;
-    bus.session("b").await;
+async fn bus_with_history() -> TempBus {
+    let mut bus = TempBus::start().await;
+    let a = bus.registered("a").await;
+    bus.registered("b").await;
     for i in 0..200 {
         send(&a, "b", &format!("message {i} {}", "x".repeat(200))).await;
     }

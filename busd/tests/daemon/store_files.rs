@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use busd::store::sqlite::SqliteBackend;
-use busd::store::{Backend, ClaimRow, Outcome, Read, StoreError, Write};
+use busd::store::{Backend, ClaimRow, Consume, NewMessage, Page, Register, StoreError, Tail, Tx};
 use rusqlite::Connection;
 
 use crate::common::{PYTHON_V1, PYTHON_V2, dump, fixture, user_version};
@@ -18,24 +18,32 @@ fn with_backend(path: &Path, f: impl FnOnce(&mut SqliteBackend)) -> String {
     dump(path)
 }
 
-fn one(db: &mut SqliteBackend, w: Write) -> Result<Outcome, StoreError> {
-    db.write(&[w]).unwrap().pop().unwrap()
+/// One write in a transaction of its own, which must commit.
+fn one<T>(
+    db: &mut SqliteBackend,
+    now: f64,
+    write: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut write = Some(write);
+    let mut answer = None;
+    db.transaction(now, &mut |tx| answer = write.take().map(|w| w(tx)))
+        .unwrap();
+    answer.unwrap()
 }
 
-fn page_ids(outcome: Result<Outcome, StoreError>) -> (Vec<i64>, u64) {
-    match outcome {
-        Ok(Outcome::Page(page)) => (page.messages.iter().map(|m| m.id).collect(), page.pending),
-        other => panic!("{other:?}"),
-    }
+fn page_ids(page: Result<Page, StoreError>) -> (Vec<i64>, u64) {
+    let page = page.unwrap();
+    (page.messages.iter().map(|m| m.id).collect(), page.pending)
 }
 
-fn consume(name: &str) -> Write {
-    Write::Consume {
+fn consume(db: &mut SqliteBackend, name: &str) -> Result<Page, StoreError> {
+    let w = Consume {
         key: None,
         name: name.into(),
         limit: 100,
         now: 300.0,
-    }
+    };
+    one(db, w.now, |tx| tx.consume(&w))
 }
 
 #[test]
@@ -65,12 +73,7 @@ fn python_v1_keeps_state_and_agents_and_drops_messages() {
     let path = dir.path().join("bus.db");
     fixture(&path, PYTHON_V1);
     let first = with_backend(&path, |db| {
-        let Ok(Outcome::State(state)) = db.read(&Read::State {
-            key: None,
-            with_values: true,
-        }) else {
-            panic!()
-        };
+        let state = db.state(None, true).unwrap();
         let state: Vec<_> = state
             .iter()
             .map(|s| {
@@ -90,37 +93,25 @@ fn python_v1_keeps_state_and_agents_and_drops_messages() {
                 ("plan", "step 1\nstep 2", "ann", 100.5, 1)
             ]
         );
-        let Ok(Outcome::Agents(agents)) = db.read(&Read::Agents) else {
-            panic!()
-        };
+        let agents = db.agents().unwrap();
         let agents: Vec<_> = agents
             .iter()
             .map(|a| (a.name.as_str(), a.role.as_str(), a.last_seen))
             .collect();
         assert_eq!(agents, vec![("ann", "api", 100.0), ("bob", "", 99.0)]);
-        assert_eq!(
-            db.read(&Read::Tail {
-                after: None,
-                limit: 1
-            }),
-            Ok(Outcome::Tail(vec![], 0))
-        );
-        assert_eq!(page_ids(one(db, consume("bob"))), (vec![], 0));
+        assert_eq!(db.tail(None, 1), Ok(Tail::default()));
+        assert_eq!(page_ids(consume(db, "bob")), (vec![], 0));
         // The upgraded file takes new mail and new versions.
-        let Ok(Outcome::Message(m)) = one(
-            db,
-            Write::Send {
-                key: None,
-                sender: "ann".into(),
-                to: "bob".into(),
-                content: "new".into(),
-                reply_to: None,
-                now: 301.0,
-            },
-        ) else {
-            panic!()
+        let send = NewMessage {
+            key: None,
+            sender: "ann".into(),
+            to: "bob".into(),
+            content: "new".into(),
+            reply_to: None,
+            now: 301.0,
         };
-        assert_eq!(page_ids(one(db, consume("bob"))), (vec![m.id], 0));
+        let m = one(db, send.now, |tx| tx.send(&send)).unwrap();
+        assert_eq!(page_ids(consume(db, "bob")), (vec![m.id], 0));
     });
     assert_eq!(user_version(&path), 3);
     assert_eq!(
@@ -146,9 +137,7 @@ fn python_v2_keeps_everything_with_cursors_and_receipts() {
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "not a byte");
 
     let mut db = SqliteBackend::open(&path).unwrap();
-    let Ok(Outcome::Agents(agents)) = db.read(&Read::Agents) else {
-        panic!()
-    };
+    let agents = db.agents().unwrap();
     let agents: Vec<_> = agents
         .iter()
         .map(|a| (a.name.as_str(), a.role.as_str(), a.owns.clone()))
@@ -161,12 +150,7 @@ fn python_v2_keeps_everything_with_cursors_and_receipts() {
             ("cid", "", vec![])
         ]
     );
-    let Ok(Outcome::State(state)) = db.read(&Read::State {
-        key: Some("plan".into()),
-        with_values: true,
-    }) else {
-        panic!()
-    };
+    let state = db.state(Some("plan"), true).unwrap();
     assert_eq!(
         (
             state[0].value.as_str(),
@@ -176,17 +160,15 @@ fn python_v2_keeps_everything_with_cursors_and_receipts() {
         ("third draft", "ann", 3)
     );
     assert_eq!(
-        db.read(&Read::Claims { now: 2000.0 }),
-        Ok(Outcome::Claims(vec![ClaimRow {
+        db.claims(2000.0),
+        Ok(vec![ClaimRow {
             path: "src/api/x.rs".into(),
             owner: "ann".into(),
             expires_at: 1_001_000.0
-        }]))
+        }])
     );
     // Receipts survive: message 2 was read by ann and cid.
-    let Ok(Outcome::Status(s)) = db.read(&Read::MessageStatus { id: 2 }) else {
-        panic!()
-    };
+    let s = db.message_status(2).unwrap();
     let readers: Vec<_> = s
         .readers
         .iter()
@@ -197,35 +179,25 @@ fn python_v2_keeps_everything_with_cursors_and_receipts() {
         (vec![("ann", 206.0), ("cid", 207.0)], vec![])
     );
     // Cursors survive: each agent gets exactly what it had not read.
-    assert_eq!(page_ids(one(&mut db, consume("ann"))), (vec![3, 4], 0));
-    assert_eq!(page_ids(one(&mut db, consume("bob"))), (vec![5], 0));
-    assert_eq!(page_ids(one(&mut db, consume("cid"))), (vec![5], 0));
+    assert_eq!(page_ids(consume(&mut db, "ann")), (vec![3, 4], 0));
+    assert_eq!(page_ids(consume(&mut db, "bob")), (vec![5], 0));
+    assert_eq!(page_ids(consume(&mut db, "cid")), (vec![5], 0));
     // A Python receipt row left unread becomes a read receipt.
-    let Ok(Outcome::Status(s)) = db.read(&Read::MessageStatus { id: 3 }) else {
-        panic!()
-    };
+    let s = db.message_status(3).unwrap();
     assert_eq!(
         (s.readers[0].recipient.as_str(), s.readers[0].read_ts),
         ("ann", 300.0)
     );
     // New columns work: a session id resolves.
-    one(
-        &mut db,
-        Write::Register {
-            name: "bob".into(),
-            role: None,
-            owns: None,
-            session_id: Some("s-bob".into()),
-            now: 301.0,
-        },
-    )
-    .unwrap();
-    assert_eq!(
-        db.read(&Read::Resolve {
-            session_id: "s-bob".into()
-        }),
-        Ok(Outcome::Name(Some("bob".into())))
-    );
+    let register = Register {
+        name: "bob".into(),
+        role: None,
+        owns: None,
+        session_id: Some("s-bob".into()),
+        now: 301.0,
+    };
+    one(&mut db, register.now, |tx| tx.register(&register)).unwrap();
+    assert_eq!(db.resolve("s-bob"), Ok(Some("bob".into())));
 }
 
 #[test]
@@ -244,7 +216,7 @@ fn an_upgrade_reads_through_a_wal_that_was_not_checkpointed() {
             > 0
     );
     let mut db = SqliteBackend::open(&path).unwrap();
-    assert_eq!(page_ids(one(&mut db, consume("ann"))), (vec![3, 4], 0));
+    assert_eq!(page_ids(consume(&mut db, "ann")), (vec![3, 4], 0));
     drop(db);
     drop(python);
     assert_eq!(user_version(&path), 3);

@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use busd::store::sqlite::SqliteBackend;
 use busd::store::{
-    Backend, CommitListener, Committed, Db, Outcome, Page, Read, RequestKey, StoreError, Write,
+    AgentRow, Backend, Claim, ClaimRow, CommitListener, Committed, Consume, Counts, Db, Keyed,
+    MessageStatusRow, NewMessage, Page, Recorded, RequestKey, SetState, StateRow, StoreError, Tail,
+    TokenRow, Tx,
 };
 
 /// Collects what the database thread reports as committed.
@@ -16,6 +18,8 @@ impl CommitListener for Events {
     fn committed(&self, events: &[Committed]) {
         self.0.lock().unwrap().extend_from_slice(events);
     }
+
+    fn missed(&self) {}
 }
 
 /// A backend whose first batch waits for `gate`, so that every other writer queues meanwhile.
@@ -27,20 +31,132 @@ struct Gated {
 }
 
 impl Backend for Gated {
-    fn read(&mut self, read: &Read) -> Result<Outcome, StoreError> {
-        self.inner.read(read)
+    fn peek(&mut self, name: &str, limit: u32) -> Result<Page, StoreError> {
+        self.inner.peek(name, limit)
     }
-    fn write(&mut self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+    fn agents(&mut self) -> Result<Vec<AgentRow>, StoreError> {
+        self.inner.agents()
+    }
+    fn resolve(&mut self, session_id: &str) -> Result<Option<String>, StoreError> {
+        self.inner.resolve(session_id)
+    }
+    fn message_status(&mut self, id: i64) -> Result<MessageStatusRow, StoreError> {
+        self.inner.message_status(id)
+    }
+    fn state(&mut self, key: Option<&str>, with_values: bool) -> Result<Vec<StateRow>, StoreError> {
+        self.inner.state(key, with_values)
+    }
+    fn claims(&mut self, now: f64) -> Result<Vec<ClaimRow>, StoreError> {
+        self.inner.claims(now)
+    }
+    fn tail(&mut self, after: Option<i64>, limit: u32) -> Result<Tail, StoreError> {
+        self.inner.tail(after, limit)
+    }
+    fn counts(&mut self, now: f64) -> Result<Counts, StoreError> {
+        self.inner.counts(now)
+    }
+    fn applied(&mut self, key: &RequestKey, kind: Keyed) -> Result<Option<Recorded>, StoreError> {
+        self.inner.applied(key, kind)
+    }
+    fn thread(&mut self, name: &str, id: i64) -> Result<Page, StoreError> {
+        self.inner.thread(name, id)
+    }
+    fn tokens(&mut self) -> Result<Vec<TokenRow>, StoreError> {
+        self.inner.tokens()
+    }
+    fn transaction(
+        &mut self,
+        now: f64,
+        writes: &mut dyn FnMut(&mut dyn Tx),
+    ) -> Result<Vec<Committed>, StoreError> {
         if let (Some(entered), Some(gate)) = (self.entered.take(), self.gate.take()) {
             entered.send(()).unwrap();
             gate.recv().unwrap();
         }
-        self.batches.lock().unwrap().push(writes.len());
-        self.inner.write(writes)
+        let batches = self.batches.clone();
+        self.inner.transaction(now, &mut |tx| {
+            let mut counted = Counted {
+                inner: tx,
+                writes: 0,
+            };
+            writes(&mut counted);
+            batches.lock().unwrap().push(counted.writes);
+        })
     }
     fn close(&mut self) -> Result<(), StoreError> {
         self.inner.close()
     }
+}
+
+/// Counts the writes of a transaction.
+struct Counted<'a> {
+    inner: &'a mut dyn Tx,
+    writes: usize,
+}
+
+impl Tx for Counted<'_> {
+    fn register(&mut self, w: &busd::store::Register) -> Result<(AgentRow, u64), StoreError> {
+        self.writes += 1;
+        self.inner.register(w)
+    }
+    fn touch(&mut self, name: &str, now: f64) -> Result<(), StoreError> {
+        self.writes += 1;
+        self.inner.touch(name, now)
+    }
+    fn send(&mut self, w: &NewMessage) -> Result<busd::store::MessageRow, StoreError> {
+        self.writes += 1;
+        self.inner.send(w)
+    }
+    fn ask(&mut self, w: &NewMessage) -> Result<busd::store::MessageRow, StoreError> {
+        self.writes += 1;
+        self.inner.ask(w)
+    }
+    fn consume(&mut self, w: &Consume) -> Result<Page, StoreError> {
+        self.writes += 1;
+        self.inner.consume(w)
+    }
+    fn set_state(&mut self, w: &SetState) -> Result<i64, StoreError> {
+        self.writes += 1;
+        self.inner.set_state(w)
+    }
+    fn claim(&mut self, w: &Claim) -> Result<ClaimRow, StoreError> {
+        self.writes += 1;
+        self.inner.claim(w)
+    }
+    fn release(&mut self, w: &busd::store::Release) -> Result<bool, StoreError> {
+        self.writes += 1;
+        self.inner.release(w)
+    }
+    fn take_reply(
+        &mut self,
+        w: &busd::store::TakeReply,
+    ) -> Result<Option<busd::store::MessageRow>, StoreError> {
+        self.writes += 1;
+        self.inner.take_reply(w)
+    }
+    fn mark_read(&mut self, name: &str, id: i64, now: f64) -> Result<(), StoreError> {
+        self.writes += 1;
+        self.inner.mark_read(name, id, now)
+    }
+    fn token_create(&mut self, w: &busd::store::TokenCreate) -> Result<(), StoreError> {
+        self.writes += 1;
+        self.inner.token_create(w)
+    }
+    fn token_revoke(&mut self, name: &str) -> Result<bool, StoreError> {
+        self.writes += 1;
+        self.inner.token_revoke(name)
+    }
+    fn token_used(&mut self, name: &str, now: f64) -> Result<(), StoreError> {
+        self.writes += 1;
+        self.inner.token_used(name, now)
+    }
+}
+
+/// One write of the test, whatever it answers.
+enum Answer {
+    Sent(Result<busd::store::MessageRow, StoreError>),
+    Version(Result<i64, StoreError>),
+    Claimed(Result<ClaimRow, StoreError>),
 }
 
 fn set(
@@ -49,8 +165,8 @@ fn set(
     by: &str,
     expected_version: Option<i64>,
     append: bool,
-) -> Write {
-    Write::SetState {
+) -> SetState {
+    SetState {
         key: None,
         state_key: state_key.into(),
         value: value.into(),
@@ -75,18 +191,12 @@ async fn group_commit_gives_every_writer_its_own_answer() {
         batches: batches.clone(),
     };
     let events = Events::default();
-    let (db, thread) = Db::spawn(backend, events.clone()).unwrap();
+    let (db, thread) = Db::spawn(Box::new(backend), events.clone()).unwrap();
 
     // Hold the database thread in a first batch while N writers queue behind it.
     let first = tokio::spawn({
         let db = db.clone();
-        async move {
-            db.write(Write::Touch {
-                name: "sink".into(),
-                now: 1.0,
-            })
-            .await
-        }
+        async move { db.touch("sink", 1.0).await }
     });
     entered_rx.await.unwrap();
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -94,30 +204,44 @@ async fn group_commit_gives_every_writer_its_own_answer() {
         .map(|i| {
             let (db, ready) = (db.clone(), ready_tx.clone());
             let name = format!("w{i:02}");
-            let w = match i % 4 {
-                0 => Write::Send {
-                    key: Some(RequestKey {
-                        client: name.clone(),
-                        request: 1,
-                    }),
-                    sender: name.clone(),
-                    to: "sink".into(),
-                    content: format!("from {name}"),
-                    reply_to: None,
-                    now: 2.0,
-                },
-                1 => set("log", &format!("line of {name}"), &name, None, true),
-                2 => Write::Claim {
-                    key: None,
-                    path: "shared.rs".into(),
-                    owner: name.clone(),
-                    ttl: 100.0,
-                    now: 2.0,
-                },
-                _ => set("cas", &name, &name, Some(0), false),
+            let w = async move {
+                match i % 4 {
+                    0 => Answer::Sent(
+                        db.send(NewMessage {
+                            key: Some(RequestKey {
+                                client: name.clone(),
+                                request: 1,
+                            }),
+                            sender: name.clone(),
+                            to: "sink".into(),
+                            content: format!("from {name}"),
+                            reply_to: None,
+                            now: 2.0,
+                        })
+                        .await,
+                    ),
+                    1 => Answer::Version(
+                        db.set_state(set("log", &format!("line of {name}"), &name, None, true))
+                            .await,
+                    ),
+                    2 => Answer::Claimed(
+                        db.claim(Claim {
+                            key: None,
+                            path: "shared.rs".into(),
+                            owner: name.clone(),
+                            ttl: 100.0,
+                            now: 2.0,
+                        })
+                        .await,
+                    ),
+                    _ => Answer::Version(
+                        db.set_state(set("cas", &name, &name, Some(0), false)).await,
+                    ),
+                }
             };
+            let name = format!("w{i:02}");
             tokio::spawn(async move {
-                let mut answer = std::pin::pin!(db.write(w));
+                let mut answer = std::pin::pin!(w);
                 assert!(
                     futures::poll!(&mut answer).is_pending(),
                     "queued behind the gate"
@@ -131,7 +255,7 @@ async fn group_commit_gives_every_writer_its_own_answer() {
         ready_rx.recv().await.unwrap();
     }
     gate_tx.send(()).unwrap();
-    assert_eq!(first.await.unwrap(), Ok(Outcome::Done));
+    assert_eq!(first.await.unwrap(), Ok(()));
     let mut answers = Vec::new();
     for w in writers {
         answers.push(w.await.unwrap());
@@ -142,21 +266,12 @@ async fn group_commit_gives_every_writer_its_own_answer() {
         "the writers were committed as one batch"
     );
 
-    let log = match db
-        .read(Read::State {
-            key: Some("log".into()),
-            with_values: true,
-        })
-        .await
-    {
-        Ok(Outcome::State(rows)) => rows[0].value.clone(),
-        other => panic!("{other:?}"),
-    };
+    let log = db.state(Some("log"), true).await.unwrap()[0].value.clone();
     let lines: Vec<&str> = log.lines().collect();
     let (mut sent, mut claim_winners, mut cas_winners) = (Vec::new(), Vec::new(), Vec::new());
     for (i, (name, answer)) in answers.into_iter().enumerate() {
         match (i % 4, answer) {
-            (0, Ok(Outcome::Message(m))) => {
+            (0, Answer::Sent(Ok(m))) => {
                 assert_eq!(
                     (m.sender.as_str(), m.content),
                     (name.as_str(), format!("from {name}"))
@@ -164,50 +279,40 @@ async fn group_commit_gives_every_writer_its_own_answer() {
                 sent.push(m.id);
             }
             // An append's version is its line number in the log.
-            (1, Ok(Outcome::Version(v))) => {
+            (1, Answer::Version(Ok(v))) => {
                 assert_eq!(lines[v as usize - 1], format!("line of {name}"))
             }
-            (2, Ok(Outcome::Claim(row))) => claim_winners.push(row.owner),
-            (2, Err(StoreError::Claimed { owner, .. })) => assert_ne!(owner, name),
-            (3, Ok(Outcome::Version(1))) => cas_winners.push(name),
+            (2, Answer::Claimed(Ok(row))) => claim_winners.push(row.owner),
+            (2, Answer::Claimed(Err(StoreError::Claimed { owner, .. }))) => assert_ne!(owner, name),
+            (3, Answer::Version(Ok(1))) => cas_winners.push(name),
             (
                 3,
-                Err(StoreError::Stale {
+                Answer::Version(Err(StoreError::Stale {
                     expected: 0,
                     current: 1,
                     ..
-                }),
+                })),
             ) => {}
-            (_, other) => panic!("{name}: {other:?}"),
+            (_, Answer::Sent(other)) => panic!("{name}: {other:?}"),
+            (_, Answer::Version(other)) => panic!("{name}: {other:?}"),
+            (_, Answer::Claimed(other)) => panic!("{name}: {other:?}"),
         }
     }
     assert_eq!(lines.len(), N / 4);
     assert_eq!((claim_winners.len(), cas_winners.len()), (1, 1));
-    let Ok(Outcome::Claims(claims)) = db.read(Read::Claims { now: 3.0 }).await else {
-        panic!()
-    };
+    let claims = db.claims(3.0).await.unwrap();
     assert_eq!(claims[0].owner, claim_winners[0]);
-    let Ok(Outcome::State(cas)) = db
-        .read(Read::State {
-            key: Some("cas".into()),
-            with_values: true,
-        })
-        .await
-    else {
-        panic!()
-    };
+    let cas = db.state(Some("cas"), true).await.unwrap();
     assert_eq!(cas[0].value, cas_winners[0]);
-    let Ok(Outcome::Page(page)) = db
-        .write(Write::Consume {
+    let page = db
+        .consume(Consume {
             key: None,
             name: "sink".into(),
             limit: 1000,
             now: 4.0,
         })
         .await
-    else {
-        panic!()
-    };
+        .unwrap();
     // The writers queued in no particular order; ids follow the queue.
     sent.sort();
     assert_eq!(page.messages.iter().map(|m| m.id).collect::<Vec<_>>(), sent);
@@ -218,7 +323,7 @@ async fn group_commit_gives_every_writer_its_own_answer() {
         .iter()
         .filter_map(|event| match event {
             Committed::Message { id, .. } => Some(*id),
-            Committed::State { .. } => None,
+            _ => None,
         })
         .collect();
     assert_eq!(woken, sent);
@@ -233,7 +338,8 @@ async fn concurrent_writers_and_a_reader_lose_nothing_and_duplicate_nothing() {
     const ROUNDS: usize = 10;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bus.db");
-    let (db, thread) = Db::spawn(SqliteBackend::open(&path).unwrap(), Events::default()).unwrap();
+    let backend = Box::new(SqliteBackend::open(&path).unwrap());
+    let (db, thread) = Db::spawn(backend, Events::default()).unwrap();
     let reader = tokio::spawn({
         let db = db.clone();
         async move {
@@ -245,20 +351,14 @@ async fn concurrent_writers_and_a_reader_lose_nothing_and_duplicate_nothing() {
                     client: "reader".into(),
                     request,
                 });
-                match db
-                    .write(Write::Consume {
-                        key,
-                        name: "reader".into(),
-                        limit: 7,
-                        now: 1.0,
-                    })
-                    .await
-                {
-                    Ok(Outcome::Page(Page { messages, .. })) => {
-                        got.extend(messages.into_iter().map(|m| m.content))
-                    }
-                    other => panic!("{other:?}"),
-                }
+                let consume = Consume {
+                    key,
+                    name: "reader".into(),
+                    limit: 7,
+                    now: 1.0,
+                };
+                let Page { messages, .. } = db.consume(consume).await.unwrap();
+                got.extend(messages.into_iter().map(|m| m.content));
                 tokio::task::yield_now().await;
             }
             got
@@ -271,7 +371,7 @@ async fn concurrent_writers_and_a_reader_lose_nothing_and_duplicate_nothing() {
                 let mut versions = Vec::new();
                 for round in 0..ROUNDS {
                     let to = if round % 2 == 0 { "reader" } else { "all" };
-                    let send = Write::Send {
+                    let send = NewMessage {
                         key: None,
                         sender: format!("w{w}"),
                         to: to.into(),
@@ -279,22 +379,16 @@ async fn concurrent_writers_and_a_reader_lose_nothing_and_duplicate_nothing() {
                         reply_to: None,
                         now: 1.0,
                     };
-                    assert!(matches!(db.write(send).await, Ok(Outcome::Message(_))));
+                    assert!(db.send(send).await.is_ok());
                     // A compare-and-set increment, retried until it wins.
                     loop {
-                        let read = Read::State {
-                            key: Some("counter".into()),
-                            with_values: true,
-                        };
-                        let Ok(Outcome::State(rows)) = db.read(read).await else {
-                            panic!()
-                        };
+                        let rows = db.state(Some("counter"), true).await.unwrap();
                         let current = rows.first().map_or(0, |r| r.version);
                         match db
-                            .write(set("counter", "x", "w", Some(current), false))
+                            .set_state(set("counter", "x", "w", Some(current), false))
                             .await
                         {
-                            Ok(Outcome::Version(v)) => break versions.push(v),
+                            Ok(v) => break versions.push(v),
                             Err(StoreError::Stale { .. }) => continue,
                             other => panic!("{other:?}"),
                         }
@@ -332,14 +426,16 @@ async fn a_state_write_is_reported_with_its_version_once_committed_and_a_refused
     let dir = tempfile::tempdir().unwrap();
     let events = Events::default();
     let backend = SqliteBackend::open(&dir.path().join("bus.db")).unwrap();
-    let (db, thread) = Db::spawn(backend, events.clone()).unwrap();
-    db.write(set("schema", "v1", "ann", None, false))
+    let (db, thread) = Db::spawn(Box::new(backend), events.clone()).unwrap();
+    db.set_state(set("schema", "v1", "ann", None, false))
         .await
         .unwrap();
-    db.write(set("schema", "v2", "ann", Some(1), false))
+    db.set_state(set("schema", "v2", "ann", Some(1), false))
         .await
         .unwrap();
-    let stale = db.write(set("schema", "v3", "ann", Some(1), false)).await;
+    let stale = db
+        .set_state(set("schema", "v3", "ann", Some(1), false))
+        .await;
     assert!(matches!(stale, Err(StoreError::Stale { .. })), "{stale:?}");
     let reported = events.0.lock().unwrap().clone();
     assert_eq!(

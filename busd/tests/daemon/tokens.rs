@@ -31,8 +31,8 @@ async fn authenticate(
 
 #[tokio::test]
 async fn a_token_binds_its_name_and_is_kept_only_as_a_digest() {
-    let mut bus = TestBus::start().await;
-    let client = bus.client().await;
+    let mut bus = TempBus::start().await;
+    let client = bus.connected().await;
     let secret = create(&client, "alpha").await.unwrap();
     match authenticate(&client, &secret).await.unwrap() {
         Response::Authenticated(who) => {
@@ -66,7 +66,7 @@ async fn a_token_binds_its_name_and_is_kept_only_as_a_digest() {
         "the secret is not in the database"
     );
     bus.spawn(&[]).await;
-    let client = bus.client().await;
+    let client = bus.connected().await;
     assert!(matches!(
         authenticate(&client, &secret).await,
         Ok(Response::Authenticated(_))

@@ -34,7 +34,7 @@ async fn a_peer_of_another_user_is_refused_and_logged() {
     if !can_switch_users("a_peer_of_another_user_is_refused_and_logged") {
         return;
     }
-    let bus = TestBus::start().await;
+    let bus = TempBus::start().await;
     let witness = Witness::new(&bus).await;
     // Let the other user reach the socket, so that busd's own peer check is what refuses.
     std::fs::set_permissions(bus.paths.dir(), std::fs::Permissions::from_mode(0o711)).unwrap();
@@ -115,7 +115,7 @@ async fn a_bus_folder_that_is_a_symlink_is_refused() {
     std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
     let link = dir.path().join("link");
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    let bus = TestBus::at(dir, link.join("bus.db"));
+    let bus = TempBus::at(dir, link.join("bus.db"));
     let why = start_refused(&bus).await;
     assert!(why.contains("symlink"), "{why}");
     assert!(!real.join("busd.sock").exists(), "no socket was bound");
@@ -131,7 +131,7 @@ async fn a_bus_folder_owned_by_another_user_is_refused() {
     let theirs = dir.path().join("theirs");
     std::fs::create_dir(&theirs).unwrap();
     std::os::unix::fs::chown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
-    let bus = TestBus::at(dir, theirs.join("bus.db"));
+    let bus = TempBus::at(dir, theirs.join("bus.db"));
     let why = start_refused(&bus).await;
     assert!(why.contains(&format!("belongs to uid {NOBODY}")), "{why}");
     assert!(!theirs.join("busd.sock").exists(), "no socket was bound");
@@ -145,7 +145,7 @@ async fn a_bus_folder_owned_by_another_user_is_refused() {
 
 #[tokio::test]
 async fn a_client_refuses_a_socket_in_a_folder_others_can_write_to() {
-    let bus = TestBus::empty();
+    let bus = TempBus::empty();
     let shared = bus.dir.path().join("shared");
     std::fs::create_dir(&shared).unwrap();
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
@@ -182,7 +182,7 @@ async fn a_client_sends_nothing_to_a_socket_served_by_another_user() {
     let ours = dir.path().join("ours");
     std::fs::create_dir(&ours).unwrap();
     std::fs::set_permissions(&ours, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let bus = TestBus::at(dir, ours.join("bus.db"));
+    let bus = TempBus::at(dir, ours.join("bus.db"));
 
     let planted = theirs.join("impostor.sock");
     let child = std::process::Command::new(std::env::current_exe().unwrap())

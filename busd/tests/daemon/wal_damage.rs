@@ -9,10 +9,10 @@ const WAL_HEADER: usize = 32;
 const FRAME_HEADER: usize = 24;
 
 /// A bus that acknowledged 40 messages to `b`, then was `kill -9`ed (its WAL not checkpointed).
-async fn killed_after_40_messages() -> TestBus {
-    let mut bus = TestBus::start().await;
-    let a = bus.session("a").await;
-    bus.session("b").await;
+async fn killed_after_40_messages() -> TempBus {
+    let mut bus = TempBus::start().await;
+    let a = bus.registered("a").await;
+    bus.registered("b").await;
     for i in 0..40 {
         send(&a, "b", &format!("message {i}")).await;
     }
@@ -20,14 +20,14 @@ async fn killed_after_40_messages() -> TestBus {
     bus
 }
 
-fn beside(bus: &TestBus, suffix: &str) -> PathBuf {
+fn beside(bus: &TempBus, suffix: &str) -> PathBuf {
     let mut name = bus.db().as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
 }
 
 /// The database's files and their bytes.
-fn snapshot(bus: &TestBus) -> Vec<(PathBuf, Option<Vec<u8>>)> {
+fn snapshot(bus: &TempBus) -> Vec<(PathBuf, Option<Vec<u8>>)> {
     ["", "-wal", "-shm"]
         .iter()
         .map(|s| beside(bus, s))
@@ -40,7 +40,7 @@ fn snapshot(bus: &TestBus) -> Vec<(PathBuf, Option<Vec<u8>>)> {
 
 /// Flip one byte inside the page of WAL frame `frame` (1-based; 0 for the last); returns the
 /// number of frames.
-fn flip_in_frame(bus: &TestBus, frame: usize) -> usize {
+fn flip_in_frame(bus: &TempBus, frame: usize) -> usize {
     let path = beside(bus, "-wal");
     let mut wal = std::fs::read(&path).unwrap();
     let page = u32::from_be_bytes(wal[8..12].try_into().unwrap()) as usize;
@@ -56,7 +56,7 @@ fn flip_in_frame(bus: &TestBus, frame: usize) -> usize {
     frames
 }
 
-async fn assert_refused_untouched(bus: &TestBus) {
+async fn assert_refused_untouched(bus: &TempBus) {
     let before = snapshot(bus);
     let why = start_refused(bus).await;
     assert!(why.contains("write-ahead log"), "{why}");
@@ -83,7 +83,7 @@ async fn a_flipped_byte_in_the_last_committed_frame_is_refused() {
 async fn an_intact_wal_after_kill_9_is_served_with_every_message() {
     let mut bus = killed_after_40_messages().await;
     bus.spawn(&[]).await;
-    let b = bus.session("b").await;
+    let b = bus.registered("b").await;
     let page = consume(&b, 100, 0.0).await;
     assert_eq!(page.messages.len(), 40);
 }

@@ -1,9 +1,9 @@
 //! `bus send … --wait-reply S`: send, then wait for the first reply and print it.
 
 use crate::bus::Bus;
-use proto::{Request, SendResult};
+use proto::SendResult;
+use proto::client::call;
 
-use super::reply;
 use crate::identity;
 use crate::output::{self, arg_or_stdin, say};
 
@@ -18,13 +18,7 @@ pub async fn send(
 ) -> anyhow::Result<()> {
     let content = arg_or_stdin(content)?;
     identity::act_as_resolved(client, me).await?;
-    let request = Request::Ask {
-        to,
-        content,
-        reply_to,
-        wait,
-    };
-    let asked = reply!(client.call(request).await?, Asked);
+    let asked = client.run(call::ask(to, content, reply_to, wait)).await?;
     if json {
         return output::json(&SendResult::from(asked));
     }

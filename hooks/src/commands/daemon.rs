@@ -4,11 +4,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use proto::Request;
-use proto::client::{Client, ClientError, RunningBusd, running_busd};
+use proto::client::{Call, Client, ClientError, RunningBusd, call, running_busd};
 use serde::Serialize;
 
-use super::reply;
 use crate::identity;
 use crate::output::{self, say};
 
@@ -16,8 +14,8 @@ use crate::output::{self, say};
 const STOP_WAIT: Duration = Duration::from_secs(30);
 
 pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
-    let s = match client.call(Request::Status).await {
-        Ok(answer) => reply!(answer, Status),
+    let s = match client.run(call::status()).await {
+        Ok(s) => s,
         Err(ClientError::Unavailable(_)) => return not_running(client, json),
         Err(e) => return Err(e.into()),
     };
@@ -83,12 +81,12 @@ fn not_running(client: &Client, json: bool) -> anyhow::Result<()> {
     if json {
         output::json(&NotRunning {
             running: false,
-            db_path: paths.db.display().to_string(),
+            db_path: paths.db_shown(),
             socket_path: paths.socket.display().to_string(),
         })?;
     } else {
         say!("busd      not running (the next session or bus command starts it)")?;
-        say!("database  {}", paths.db.display())?;
+        say!("database  {}", paths.db_shown())?;
         say!("socket    {}", paths.socket.display())?;
     }
     Err(super::Answered(1).into())
@@ -103,7 +101,7 @@ struct Stopped {
 
 /// Ask busd to shut down and wait until it has exited (its daemon lock is free again).
 pub async fn stop(client: &Client, json: bool) -> anyhow::Result<()> {
-    let (pid, unanswered) = match shut_down(client, Request::Shutdown).await? {
+    let (pid, unanswered) = match shut_down(client, call::shutdown()).await? {
         ShutDown::Done(pid) => (Some(pid), None),
         ShutDown::NotRunning => (None, None),
         ShutDown::Unanswering(busd, why) => {
@@ -162,7 +160,7 @@ struct Restarted {
 /// on with the new one, instead of taking it as the bus stopping), exits, and a new busd —
 /// the one installed now — is started.
 pub async fn restart(json: bool) -> anyhow::Result<()> {
-    let old_pid = match shut_down(&identity::local(false)?, Request::Restart).await? {
+    let old_pid = match shut_down(&identity::local(false)?, call::restart()).await? {
         ShutDown::Done(pid) => Some(pid),
         ShutDown::NotRunning => None,
         ShutDown::Unanswering(busd, why) => {
@@ -193,11 +191,11 @@ enum ShutDown {
     Unanswering(RunningBusd, String),
 }
 
-/// Send `request` (`Shutdown` or `Restart`) and wait until busd has exited.
-async fn shut_down(client: &Client, request: Request) -> anyhow::Result<ShutDown> {
+/// Run `shut_down` (`Shutdown` or `Restart`) and wait until busd has exited.
+async fn shut_down(client: &Client, shut_down: Call<()>) -> anyhow::Result<ShutDown> {
     let paths = &client.options().paths;
-    let pid = match client.call(Request::Status).await {
-        Ok(answer) => reply!(answer, Status).pid,
+    let pid = match client.run(call::status()).await {
+        Ok(status) => status.pid,
         Err(ClientError::Unavailable(why)) => {
             return Ok(match running_busd(paths) {
                 Some(busd) => ShutDown::Unanswering(busd, why),
@@ -206,7 +204,7 @@ async fn shut_down(client: &Client, request: Request) -> anyhow::Result<ShutDown
         }
         Err(e) => return Err(e.into()),
     };
-    client.call(request).await?;
+    client.run(shut_down).await?;
     if !wait_for_exit(&paths.daemon_lock).await? {
         anyhow::bail!(
             "busd (pid {pid}) did not exit within {}s: see its log at {}",
@@ -233,4 +231,19 @@ pub async fn wait_for_exit(lock: &Path) -> anyhow::Result<bool> {
         }
         Err(_) => Ok(false),
     }
+}
+
+/// `bus migrate --to URL`: busd does the copy (it owns the storage code); its output is ours.
+pub async fn migrate(to: &str) -> anyhow::Result<()> {
+    let busd = proto::client::find_busd(None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let status = tokio::process::Command::new(&busd)
+        .args(["migrate", "--to", to])
+        .status()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", busd.display()))?;
+    if !status.success() {
+        // busd said why on stderr.
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    Ok(())
 }

@@ -1,9 +1,9 @@
 //! `bus send`, `bus inbox` and `bus tail`.
 
 use crate::bus::Bus;
-use proto::{ErrorKind, Request, limits};
+use proto::client::call;
+use proto::{ErrorKind, limits};
 
-use super::reply;
 use crate::identity;
 use crate::output::{self, arg_or_stdin, say};
 
@@ -17,12 +17,7 @@ pub async fn send(
 ) -> anyhow::Result<()> {
     let content = arg_or_stdin(content)?;
     identity::act_as_resolved(client, me).await?;
-    let request = Request::Send {
-        to,
-        content,
-        reply_to,
-    };
-    let sent = reply!(client.call(request).await?, Sent);
+    let sent = client.run(call::send(to, content, reply_to)).await?;
     let unknown = sent.to != limits::BROADCAST && !registered(client, &sent.to).await;
     let note = format!(
         "no session has registered '{}' on this bus yet: the message waits until one does \
@@ -44,13 +39,9 @@ pub async fn send(
 
 /// Whether `name` has ever registered. A failure to find out says yes: the note is a hint.
 async fn registered(client: &Bus, name: &str) -> bool {
-    let request = Request::Agents {
-        active_within: 0.0,
-        all: true,
-    };
-    match client.call(request).await {
-        Ok(proto::Response::Agents(list)) => list.agents.iter().any(|a| a.name == name),
-        _ => true,
+    match client.run(call::agents(0.0, true)).await {
+        Ok(list) => list.agents.iter().any(|a| a.name == name),
+        Err(_) => true,
     }
 }
 
@@ -63,13 +54,7 @@ pub async fn inbox(
     limit: u32,
 ) -> anyhow::Result<()> {
     let name = identity::act_as_resolved(client, me).await?;
-    let request = Request::Inbox {
-        consume: !peek,
-        limit,
-        wait,
-        waiter: None,
-    };
-    let page = reply!(client.call(request).await?, Inbox);
+    let page = client.run(call::inbox(!peek, limit, wait, None)).await?;
     if json {
         return output::json(&page);
     }
@@ -93,8 +78,7 @@ pub async fn inbox(
 }
 
 pub async fn message_status(client: &Bus, json: bool, message_id: i64) -> anyhow::Result<()> {
-    let request = Request::MessageStatus { message_id };
-    let status = reply!(client.call(request).await?, MessageStatus);
+    let status = client.run(call::message_status(message_id)).await?;
     if json {
         return output::json(&status);
     }
@@ -132,18 +116,13 @@ pub async fn tail(client: &Bus, json: bool, after: Option<i64>) -> anyhow::Resul
         eprintln!("following every message on the bus (Ctrl-C to stop)");
     }
     loop {
-        let request = Request::Tail {
-            after,
-            wait,
-            limit: 100,
-        };
-        let waited = match client.call_waiting(request).await {
+        let waited = match client.run_waiting(call::tail(after, wait, 100)).await {
             Ok(waited) => waited,
             // busd stopped before it read this call (it said so on the connection).
             Err(e) if e.kind() == Some(ErrorKind::ShuttingDown) => return stopped(json),
             Err(e) => return Err(e.into()),
         };
-        let page = reply!(waited.response, Tail);
+        let page = waited.response;
         for m in &page.messages {
             if json {
                 output::json(m)?;
@@ -152,6 +131,7 @@ pub async fn tail(client: &Bus, json: bool, after: Option<i64>) -> anyhow::Resul
             }
         }
         after = Some(page.last_id);
+        // busd answered `Stopped`: it cut the wait short because it stops for good.
         if waited.stopping {
             return stopped(json);
         }

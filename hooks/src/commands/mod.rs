@@ -10,6 +10,7 @@ mod roster;
 mod state;
 mod thread;
 mod token;
+mod top;
 
 use crate::args::{Cli, Command};
 use crate::bus::Bus;
@@ -27,19 +28,6 @@ impl std::fmt::Display for Answered {
 }
 
 impl std::error::Error for Answered {}
-
-/// Unwrap the expected reply variant, or report a protocol bug.
-macro_rules! reply {
-    ($response:expr, $variant:ident) => {
-        match $response {
-            proto::Response::$variant(value) => value,
-            other => anyhow::bail!(
-                "busd answered with an unexpected reply ({other:?}): is busd the same version as bus?"
-            ),
-        }
-    };
-}
-pub(crate) use reply;
 
 /// Run one command for a person or a script.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -74,6 +62,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             mail::inbox(&identity::client(true)?, me, json, peek, wait, limit).await
         }
         Command::Tail { after } => mail::tail(&identity::client(true)?, json, after).await,
+        Command::Top => top::run(identity::local_only("bus top", true)?).await,
         Command::Agents { all, active_within } => {
             roster::agents(&identity::client(true)?, json, all, active_within).await
         }
@@ -108,6 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             identity::local_only("bus restart", false)?;
             daemon::restart(json).await
         }
+        Command::Migrate { to } => daemon::migrate(&to).await,
         Command::Token(cmd) => {
             token::run(&identity::local_only("bus token", true)?, json, cmd).await
         }

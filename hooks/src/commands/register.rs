@@ -1,9 +1,9 @@
 //! `bus register` and `bus whoami`: a name's role and owned globs, and the name `bus` acts as.
 
 use crate::bus::Bus;
-use proto::{Identity, Request};
+use proto::Identity;
+use proto::client::call;
 
-use super::reply;
 use crate::identity;
 use crate::output::{self, say};
 
@@ -16,8 +16,7 @@ pub async fn register(
     role: Option<String>,
     owns: Option<Vec<String>>,
 ) -> anyhow::Result<()> {
-    let request = Request::Register { name, role, owns };
-    let registered = reply!(client.call(request).await?, Registered);
+    let registered = client.run(call::register(name, role, owns)).await?;
     if json {
         return output::json(&registered);
     }

@@ -2,17 +2,14 @@
 //! paths they announced.
 
 use crate::bus::Bus;
-use proto::{AgentStatus, Request};
+use proto::AgentStatus;
+use proto::client::call;
 
-use super::reply;
 use crate::identity;
 use crate::output::{self, say};
 
 pub async fn agents(client: &Bus, json: bool, all: bool, active_within: f64) -> anyhow::Result<()> {
-    let list = reply!(
-        client.call(Request::Agents { active_within, all }).await?,
-        Agents
-    );
+    let list = client.run(call::agents(active_within, all)).await?;
     if json {
         return output::json(&list);
     }
@@ -47,7 +44,7 @@ pub async fn agents(client: &Bus, json: bool, all: bool, active_within: f64) -> 
 }
 
 pub async fn claims(client: &Bus, json: bool) -> anyhow::Result<()> {
-    let list = reply!(client.call(Request::ListClaims).await?, Claims);
+    let list = client.run(call::list_claims()).await?;
     if json {
         return output::json(&list);
     }
@@ -75,7 +72,7 @@ pub async fn claim(
     ttl: f64,
 ) -> anyhow::Result<()> {
     identity::act_as_resolved(client, me).await?;
-    let claimed = reply!(client.call(Request::Claim { path, ttl }).await?, Claimed);
+    let claimed = client.run(call::claim(path, ttl)).await?;
     if json {
         return output::json(&claimed);
     }
@@ -95,7 +92,7 @@ pub async fn release(
     path: String,
 ) -> anyhow::Result<()> {
     let name = identity::act_as_resolved(client, me).await?;
-    let released = reply!(client.call(Request::Release { path }).await?, Released);
+    let released = client.run(call::release(path)).await?;
     if json {
         return output::json(&released);
     }

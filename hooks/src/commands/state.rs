@@ -1,9 +1,9 @@
 //! `bus state get|set|list`: shared, versioned keys.
 
 use crate::bus::Bus;
-use proto::{Request, StateMode};
+use proto::StateMode;
+use proto::client::call;
 
-use super::reply;
 use crate::args::StateCommand;
 use crate::identity;
 use crate::output::{self, arg_or_stdin, say};
@@ -22,15 +22,13 @@ pub async fn run(
         } => {
             let one = key.clone();
             let waits = after_version.is_some() || wait.is_some();
-            let request = match (key, waits) {
-                (Some(key), true) => Request::WaitState {
-                    key,
-                    after_version: after_version.unwrap_or(0),
-                    wait: wait.unwrap_or(0.0),
-                },
-                (key, _) => Request::GetState { key },
+            let read = match (key, waits) {
+                (Some(key), true) => {
+                    call::wait_state(key, after_version.unwrap_or(0), wait.unwrap_or(0.0))
+                }
+                (key, _) => call::get_state(key),
             };
-            let list = reply!(client.call(request).await?, State);
+            let list = client.run(read).await?;
             // A key asked for and absent is an error; a wait that ran out is an answer.
             let missing = list.state.is_empty() && one.as_deref().is_some_and(|k| !k.is_empty());
             if json {
@@ -64,24 +62,20 @@ pub async fn run(
             let value = arg_or_stdin(args.value)?;
             // Writing needs no name, but records the author when one is known.
             identity::act_as_known(client, me).await?;
-            let request = Request::SetState {
-                key: args.key,
-                value,
-                expected_version: args.expected_version,
-                mode: if args.append {
-                    StateMode::Append
-                } else {
-                    StateMode::Overwrite
-                },
+            let mode = if args.append {
+                StateMode::Append
+            } else {
+                StateMode::Overwrite
             };
-            let written = reply!(client.call(request).await?, StateWritten);
+            let write = call::set_state(args.key, value, args.expected_version, mode);
+            let written = client.run(write).await?;
             if json {
                 return output::json(&written);
             }
             say!("{} is now at version {}", written.key, written.version)?;
         }
         StateCommand::List => {
-            let list = reply!(client.call(Request::ListState).await?, StateKeys);
+            let list = client.run(call::list_state()).await?;
             if json {
                 return output::json(&list);
             }

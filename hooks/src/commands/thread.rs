@@ -3,15 +3,15 @@
 use std::collections::BTreeMap;
 
 use crate::bus::Bus;
-use proto::{Message, Request};
+use proto::Message;
+use proto::client::call;
 
-use super::reply;
 use crate::identity;
 use crate::output::{self, say};
 
 pub async fn print(client: &Bus, me: Option<&str>, json: bool, id: i64) -> anyhow::Result<()> {
     identity::act_as_resolved(client, me).await?;
-    let page = reply!(client.call(Request::Thread { id }).await?, Inbox);
+    let page = client.run(call::thread(id)).await?;
     if json {
         return output::json(&page);
     }

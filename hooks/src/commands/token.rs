@@ -1,19 +1,14 @@
 //! `bus token create|list|revoke`: the tokens that bind HTTP sessions to names.
 
-use proto::Request;
-use proto::client::Client;
+use proto::client::{Client, call};
 
-use super::reply;
 use crate::args::TokenCommand;
 use crate::output::{self, say};
 
 pub async fn run(client: &Client, json: bool, cmd: TokenCommand) -> anyhow::Result<()> {
     match cmd {
         TokenCommand::Create { name, role } => {
-            let created = reply!(
-                client.call(Request::TokenCreate { name, role }).await?,
-                TokenCreated
-            );
+            let created = client.run(call::token_create(name, role)).await?;
             if json {
                 output::json(&created)?;
             } else {
@@ -25,7 +20,7 @@ pub async fn run(client: &Client, json: bool, cmd: TokenCommand) -> anyhow::Resu
             }
         }
         TokenCommand::List => {
-            let list = reply!(client.call(Request::TokenList).await?, Tokens);
+            let list = client.run(call::token_list()).await?;
             if json {
                 output::json(&list)?;
             } else if list.tokens.is_empty() {
@@ -42,10 +37,7 @@ pub async fn run(client: &Client, json: bool, cmd: TokenCommand) -> anyhow::Resu
             }
         }
         TokenCommand::Revoke { name } => {
-            let revoked = reply!(
-                client.call(Request::TokenRevoke { name }).await?,
-                TokenRevoked
-            );
+            let revoked = client.run(call::token_revoke(name)).await?;
             if json {
                 output::json(&revoked)?;
             } else if revoked.revoked {

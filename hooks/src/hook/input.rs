@@ -17,6 +17,8 @@ pub struct HookInput {
     pub hook_event_name: Option<String>,
     /// On `Stop`: Claude is already continuing because of a stop hook.
     pub stop_hook_active: bool,
+    /// On `UserPromptSubmit`: the prompt (a channel push Claude Code took arrives as one).
+    pub prompt: Option<String>,
 }
 
 impl HookInput {

@@ -85,7 +85,13 @@ pub async fn run(cmd: HookCommand, as_name: Option<String>) -> ExitCode {
             HookCommand::Stop {
                 timeout, ready_fd, ..
             } => stop::wait(&session, timeout, ready_fd).await,
-            HookCommand::Prompt => bounded(context::context(&session, "UserPromptSubmit")).await,
+            HookCommand::Prompt => {
+                bounded(async {
+                    context::mark_taken(&session, input.prompt.as_deref()).await?;
+                    context::context(&session, "UserPromptSubmit").await
+                })
+                .await
+            }
             HookCommand::SessionStart => bounded(context::context(&session, "SessionStart")).await,
             HookCommand::PostTool => bounded(post_tool::post_tool(&session)).await,
         }

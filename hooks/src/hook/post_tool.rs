@@ -14,8 +14,9 @@
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
+use proto::client::call;
 use proto::paths::BusPaths;
-use proto::{InboxPage, Message, Request, Response};
+use proto::{InboxPage, Message};
 
 use super::text;
 use super::{Outcome, Session};
@@ -29,7 +30,15 @@ pub async fn post_tool(session: &Session) -> anyhow::Result<Outcome> {
     let mut mark = Mark::lock(paths.dir(), &session.name)?;
     let page = peek(session).await?;
     let last = mark.read();
-    let new: Vec<&Message> = page.messages.iter().filter(|m| m.id > last).collect();
+    // What the session's channel pushes, Claude Code shows between tool calls itself.
+    let pushed_after = proto::Host::of_hook()
+        .and_then(|host| proto::channel::listening(paths.dir(), &session.name, &host))
+        .map_or(i64::MAX, |mark| mark.since);
+    let new: Vec<&Message> = page
+        .messages
+        .iter()
+        .filter(|m| m.id > last && m.id <= pushed_after)
+        .collect();
     let Some(newest) = new.iter().map(|m| m.id).max() else {
         return Ok(Outcome::Silent);
     };
@@ -44,16 +53,8 @@ pub async fn post_tool(session: &Session) -> anyhow::Result<Outcome> {
 }
 
 async fn peek(session: &Session) -> anyhow::Result<InboxPage> {
-    let request = Request::Inbox {
-        consume: false,
-        limit: PEEK_LIMIT,
-        wait: 0.0,
-        waiter: None,
-    };
-    match session.client.call(request).await? {
-        Response::Inbox(page) => Ok(page),
-        other => anyhow::bail!("busd answered inbox with {other:?}"),
-    }
+    let peek = call::inbox(false, PEEK_LIMIT, 0.0, None);
+    Ok(session.client.run(peek).await?)
 }
 
 /// The highest announced message id of one name, locked while this hook holds it.

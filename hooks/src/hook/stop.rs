@@ -10,8 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-use proto::client::{ClientError, Waited};
-use proto::{ErrorKind, InboxPage, Request, Response, limits};
+use proto::client::{ClientError, Waited, call};
+use proto::{ErrorKind, InboxPage, limits};
 
 use super::text;
 use super::{HookInput, Outcome, Session};
@@ -28,9 +28,20 @@ pub async fn pending(session: &Session, input: &HookInput) -> anyhow::Result<Out
     if input.stop_hook_active {
         return Ok(Outcome::Silent);
     }
+    let channel = Channel::of(session);
+    if channel.is_some() && !unread(&session.client).await? {
+        return Ok(Outcome::Silent);
+    }
+    // The session's channel pushed what is pending: give Claude Code the time to take it.
+    if channel.is_some() {
+        tokio::time::sleep(proto::channel::GRACE).await;
+    }
     let page = take(&session.client, MAIL_LIMIT).await?;
     if page.messages.is_empty() {
         return Ok(Outcome::Silent);
+    }
+    if let Some(channel) = &channel {
+        channel.dropped(&page);
     }
     let reason = text::mail(&session.name, &page);
     Ok(Outcome::Stdout(
@@ -64,22 +75,16 @@ pub async fn wait(
             return Ok(Outcome::Silent);
         }
         let wait = left.min(Duration::from_secs_f64(limits::WAIT_MAX_SECONDS));
-        let peek = Request::Inbox {
-            consume: false,
-            limit: 1,
-            wait: wait.as_secs_f64(),
-            waiter: Some(slot.clone()),
-        };
+        let peek = call::inbox(false, 1, wait.as_secs_f64(), Some(slot.clone()));
         let answer = tokio::select! {
-            answer = client.call_waiting(peek) => answer,
+            answer = client.run_waiting(peek) => answer,
             () = &mut claude_gone => return Ok(Outcome::Silent),
         };
         let (page, stopping) = match answer {
             Ok(Waited {
-                response: Response::Inbox(page),
+                response: page,
                 stopping,
             }) => (page, stopping),
-            Ok(other) => anyhow::bail!("busd answered inbox with {other:?}"),
             // Replaced by a newer waiter, or busd stopped for good before it read the wait.
             Err(e)
                 if matches!(
@@ -101,7 +106,8 @@ pub async fn wait(
             Err(e) => return Err(e.into()),
         };
         if page.messages.is_empty() {
-            // busd said it is stopping for good: so does the wait. Otherwise the wait ran out.
+            // busd answered `Stopped`: it is stopping for good, and so does the wait.
+            // Otherwise the wait ran out.
             if stopping {
                 return Ok(Outcome::Silent);
             }
@@ -110,12 +116,65 @@ pub async fn wait(
         if std::os::unix::process::parent_id() != parent {
             return Ok(Outcome::Silent);
         }
+        // The session's channel pushes this mail: give Claude Code the time to take it (its
+        // prompt hook then marks it read), and hand over only what it did not take.
+        let channel = Channel::of(session);
+        if channel.is_some() {
+            tokio::select! {
+                () = tokio::time::sleep(proto::channel::GRACE) => {}
+                () = &mut claude_gone => return Ok(Outcome::Silent),
+            }
+        }
         let page = take(&client, MAIL_LIMIT).await?;
-        // Someone else (the session's own inbox call) took it first: keep waiting.
+        // Someone else (the session's own inbox call, or the channel) took it first: keep
+        // waiting.
         if !page.messages.is_empty() {
+            if let Some(channel) = &channel {
+                channel.dropped(&page);
+            }
             return Ok(Outcome::Wake(text::mail(&session.name, &page)));
         }
     }
+}
+
+/// This session's channel (`BUS_CHANNEL=1`), while Claude Code has not been seen dropping a
+/// push: its shim pushes every message after `since` into the session.
+struct Channel {
+    dir: std::path::PathBuf,
+    name: String,
+    mark: proto::channel::Mark,
+}
+
+impl Channel {
+    fn of(session: &Session) -> Option<Channel> {
+        let host = proto::Host::of_hook()?;
+        let dir = proto::paths::BusPaths::from_env().ok()?.dir().to_path_buf();
+        let mark = proto::channel::listening(&dir, &session.name, &host)?;
+        Some(Channel {
+            dir,
+            name: session.name.clone(),
+            mark,
+        })
+    }
+
+    /// `page` is what the grace left unread: when it holds a pushed message, Claude Code
+    /// dropped that push, and the channel is marked deaf (the shim stops pushing).
+    fn dropped(&self, page: &InboxPage) {
+        if page.messages.iter().any(|m| m.id > self.mark.since)
+            && let Err(e) = proto::channel::deafen(&self.dir, &self.name, &self.mark.host)
+        {
+            eprintln!(
+                "bus hook: cannot mark the channel of '{}' deaf: {e}",
+                self.name
+            );
+        }
+    }
+}
+
+/// Whether any message is unread now.
+async fn unread(client: &Bus) -> anyhow::Result<bool> {
+    let page = client.run(call::inbox(false, 1, 0.0, None)).await?;
+    Ok(!page.messages.is_empty())
 }
 
 /// busd said it is restarting, or vanished without saying it stops (a crash).
@@ -125,16 +184,7 @@ fn busd_is_coming_back(e: &ClientError) -> bool {
 
 /// Consume up to `limit` messages now.
 async fn take(client: &Bus, limit: u32) -> anyhow::Result<InboxPage> {
-    let request = Request::Inbox {
-        consume: true,
-        limit,
-        wait: 0.0,
-        waiter: None,
-    };
-    match client.call(request).await? {
-        Response::Inbox(page) => Ok(page),
-        other => anyhow::bail!("busd answered inbox with {other:?}"),
-    }
+    Ok(client.run(call::inbox(true, limit, 0.0, None)).await?)
 }
 
 /// Write one byte to `fd` and close it: the wait is about to be issued.

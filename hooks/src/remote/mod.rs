@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use proto::client::ClientError;
+use proto::client::{ClientError, call};
 use proto::{ErrorKind, Identity, Request, Response, WireError};
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
@@ -146,10 +146,8 @@ impl Remote {
     pub async fn name(&self) -> Result<Option<String>, ClientError> {
         self.name
             .get_or_try_init(|| async {
-                match self.tool(&Request::Whoami).await? {
-                    Response::Identity(Identity { name }) => Ok(name),
-                    other => Err(unexpected(&other)),
-                }
+                let (whoami, answer) = call::whoami().split();
+                Ok(answer.read(self.tool(&whoami).await?)?.name)
             })
             .await
             .cloned()
@@ -162,7 +160,10 @@ impl Remote {
                 name: self.name().await?,
             })),
             Request::ActAs { name } => match self.name().await? {
-                Some(bound) if bound == *name => Ok(Response::Done),
+                // As busd answers it: the name now acted as.
+                Some(bound) if bound == *name => {
+                    Ok(Response::Identity(Identity { name: Some(bound) }))
+                }
                 bound => Err(ClientError::Refused(WireError::new(
                     ErrorKind::Forbidden,
                     format!(
@@ -174,7 +175,7 @@ impl Remote {
                 ))),
             },
             // The front tells busd nothing of the Claude Code process on this machine.
-            Request::Attach { .. } => Ok(Response::Done),
+            Request::Attach { .. } => Ok(Response::Identity(Identity { name: None })),
             _ => self.tool(&request).await,
         }
     }
@@ -225,11 +226,5 @@ fn bad_answer(tool: &str, e: serde_json::Error) -> ClientError {
     ClientError::NoAnswer(format!(
         "the bus's {tool} tool answered in a form this bus does not read ({e}): is the HTTP \
          front the same version as bus?"
-    ))
-}
-
-fn unexpected(response: &Response) -> ClientError {
-    ClientError::NoAnswer(format!(
-        "the bus answered with an unexpected reply ({response:?})"
     ))
 }

@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use proto::paths::BusPaths;
 use serde_json::{Value, json};
+use testkit::procs;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::common::{Bus, PATIENCE, bus_exe, repo_root, sibling};
@@ -30,6 +32,8 @@ pub fn plugin_dir() -> PathBuf {
 /// The home, project folder and environment one session runs in.
 pub struct Place {
     _home: tempfile::TempDir,
+    /// The bus this session's processes use.
+    paths: BusPaths,
     pub project: tempfile::TempDir,
     pub env: Vec<(String, String)>,
 }
@@ -86,6 +90,7 @@ impl Place {
         }
         Place {
             _home: home,
+            paths: bus.paths.clone(),
             project,
             env,
         }
@@ -96,32 +101,9 @@ impl Place {
     /// in busd; were busd then stopped under it, the hook would start busd again in a removed
     /// folder. They are found by this place's `BUS_DB`, a temp path no other process has.
     fn end_hooks(&self) {
-        let Some(db) = self.env.iter().find(|(k, _)| k == "BUS_DB") else {
-            return;
-        };
-        let marker = format!("BUS_DB={}", db.1);
-        let Ok(procs) = std::fs::read_dir("/proc") else {
-            return;
-        };
-        for entry in procs.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|p| p.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-                continue;
-            };
-            let is_hook = String::from_utf8_lossy(&cmdline).contains("hook\0stop");
-            let ours = std::fs::read(format!("/proc/{pid}/environ"))
-                .map(|e| e.split(|b| *b == 0).any(|v| v == marker.as_bytes()))
-                .unwrap_or(false);
-            if is_hook && ours {
-                // SAFETY: signalling a process this test's Claude Code started.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
+        let is_hook = |pid| String::from_utf8_lossy(&procs::cmdline(pid)).contains("hook\0stop");
+        for pid in procs::of_bus(&self.paths, is_hook) {
+            procs::signal(pid, libc::SIGKILL);
         }
     }
 
@@ -235,10 +217,18 @@ impl Place {
     /// The interactive TUI in a detached tmux session on a private tmux server, given its
     /// first prompt on the command line (typing it would race the TUI's start-up).
     pub fn interactive(&self, claude: &Path, prompt: &str) -> Tmux {
+        self.interactive_with(claude, prompt, &[])
+    }
+
+    /// The interactive TUI with more flags.
+    pub fn interactive_with(&self, claude: &Path, prompt: &str, extra: &[&str]) -> Tmux {
         let socket =
             format!("claude-bus-e2e-{}", std::process::id()) + &format!("-{}", rand_suffix());
         let mut line = shell_quote(&claude.to_string_lossy());
-        for a in Self::common_args() {
+        for a in Self::common_args()
+            .into_iter()
+            .chain(extra.iter().map(|a| (*a).to_owned()))
+        {
             line.push(' ');
             line.push_str(&shell_quote(&a));
         }
@@ -350,7 +340,7 @@ impl Sdk {
 
 /// A private tmux server running the interactive session; killed on drop.
 pub struct Tmux {
-    socket: String,
+    pub socket: String,
 }
 
 impl Tmux {

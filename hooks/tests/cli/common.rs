@@ -1,20 +1,14 @@
-//! The fixture: a real busd on a temp bus (stopped on drop), `bus` commands and hook command
+//! The fixture: the workspace's temp bus ([`testkit`]) with `bus` commands and hook command
 //! lines in that bus's environment, and the plugin files as Claude Code reads them.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use proto::ClientKind;
-use proto::client::{Client, ClientOptions, spawn_daemon};
-use proto::paths::BusPaths;
 use serde_json::{Value, json};
+pub use testkit::{PATIENCE, TempBus};
 
 pub use crate::process::{Cmd, Out};
-
-/// The safety net for anything a test waits on; never a measure of speed.
-pub const PATIENCE: Duration = Duration::from_secs(60);
 
 pub fn bus_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_bus"))
@@ -86,33 +80,32 @@ pub fn hook_input(event: &str, session_id: &str) -> String {
     input.to_string()
 }
 
-/// A temp bus, with busd running unless made with [`Bus::empty`]. Dropping it stops busd.
-pub struct Bus {
-    pub dir: tempfile::TempDir,
-    pub paths: BusPaths,
-    daemon: Option<std::process::Child>,
+/// The workspace's temp bus ([`TempBus`]) with `bus` commands and hook command lines in its
+/// environment. Dropping it stops every busd of the bus.
+pub struct Bus(TempBus);
+
+impl std::ops::Deref for Bus {
+    type Target = TempBus;
+    fn deref(&self) -> &TempBus {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Bus {
+    fn deref_mut(&mut self) -> &mut TempBus {
+        &mut self.0
+    }
 }
 
 impl Bus {
     /// A new bus with busd serving it.
     pub async fn start() -> Bus {
-        let mut bus = Bus::empty();
-        let child = spawn_daemon(&bus.paths, &sibling("busd"), &[], false, PATIENCE)
-            .await
-            .expect("busd starts");
-        bus.daemon = Some(child);
-        bus
+        Bus(TempBus::start().await)
     }
 
     /// A bus folder with no daemon (a `bus` command may start one).
     pub fn empty() -> Bus {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let paths = BusPaths::new(dir.path().join("bus.db"), None);
-        Bus {
-            dir,
-            paths,
-            daemon: None,
-        }
+        Bus(TempBus::empty())
     }
 
     /// `bus ARGS` with this bus's environment and nothing naming a session.
@@ -144,71 +137,14 @@ impl Bus {
         Cmd::new(cmd)
     }
 
+    /// The bus's environment, in the bus's folder as the project.
     fn env(&self, cmd: &mut tokio::process::Command) {
-        cmd.env("BUS_DB", &self.paths.db)
-            .env("BUS_DAEMON", sibling("busd"))
-            .env("CLAUDE_PROJECT_DIR", self.dir.path())
-            .env_remove("BUS_NAME")
-            .env_remove("BUS_SOCKET")
-            .env_remove("BUS_LOG")
-            .env_remove("BUS_URL")
-            .env_remove("BUS_TOKEN")
-            .env_remove("BUS_CA")
-            .env_remove("CLAUDE_CODE_SESSION_ID")
-            .env_remove("CLAUDE_PID")
-            .env_remove("CLAUDECODE");
-    }
-
-    /// A protocol client for setting up a test (never starts busd).
-    pub fn client(&self) -> Client {
-        Client::new(ClientOptions {
-            autostart: false,
-            reconnect_for: Duration::from_secs(5),
-            ..ClientOptions::new(self.paths.clone(), ClientKind::Other)
-        })
+        self.0.env(cmd);
+        cmd.env("CLAUDE_PROJECT_DIR", self.dir.path());
     }
 
     /// Kill busd as a crash would (SIGKILL) and reap it.
     pub fn crash_daemon(&mut self) {
-        let mut child = self.daemon.take().expect("a busd started by the fixture");
-        child.kill().expect("kill busd");
-        child.wait().expect("reap busd");
-    }
-
-    /// Whether a daemon holds this bus's daemon lock.
-    pub fn daemon_running(&self) -> bool {
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .open(&self.paths.daemon_lock)
-        {
-            Ok(f) => matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
-            Err(_) => false,
-        }
-    }
-}
-
-impl Drop for Bus {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.daemon.take() {
-            // SAFETY: signalling the busd this fixture started.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let _ = child.wait();
-        }
-        // A busd that a `bus` command (or a hook) started for this bus.
-        if self.daemon_running()
-            && let Some(pid) = std::fs::read_to_string(&self.paths.daemon_lock)
-                .ok()
-                .and_then(|s| s.trim().parse::<i32>().ok())
-        {
-            // SAFETY: signalling that busd, named by its own lock file.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-            // Its lock is free once it has exited.
-            if let Ok(f) = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&self.paths.daemon_lock)
-            {
-                let _ = f.lock();
-            }
-        }
+        self.kill();
     }
 }

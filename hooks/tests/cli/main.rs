@@ -18,3 +18,4 @@ mod remote;
 mod shim;
 mod tokens;
 mod tools;
+mod top;

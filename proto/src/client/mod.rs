@@ -8,6 +8,7 @@
 //! good. Every call has a deadline for busd's answer, so a daemon that stopped answering (a
 //! stopped process) is named instead of waited on forever.
 
+pub mod call;
 mod conn;
 mod start;
 
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
+pub use call::{Answer, Call};
 pub use conn::{DaemonInfo, OpenError};
 pub use start::{RunningBusd, StartError, find_busd, find_program, running_busd, spawn_daemon};
 
@@ -95,23 +97,28 @@ pub enum ClientError {
     /// busd took the call but did not answer within its deadline (stopped, or stuck).
     #[error("{0}")]
     NoAnswer(String),
+    /// busd answered with a reply of another request's shape: it speaks another version.
+    #[error("{0}")]
+    Unexpected(String),
 }
 
 impl ClientError {
     pub fn kind(&self) -> Option<ErrorKind> {
         match self {
             ClientError::Refused(e) => Some(e.kind),
-            ClientError::Unavailable(_) | ClientError::NoAnswer(_) => None,
+            ClientError::Unavailable(_) | ClientError::NoAnswer(_) | ClientError::Unexpected(_) => {
+                None
+            }
         }
     }
 }
 
 /// The answer to a waiting call, and whether busd ended the wait because it is stopping.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Waited {
-    pub response: Response,
-    /// busd said it is stopping for good before it answered: the wait was cut short, and no
-    /// busd will answer another until one is started.
+pub struct Waited<T = Response> {
+    pub response: T,
+    /// busd answered `Response::Stopped`: it cut the wait short, having found nothing,
+    /// because it is stopping for good, and no busd will answer another until one is started.
     pub stopping: bool,
 }
 
@@ -165,7 +172,35 @@ impl Client {
         self.inner.lost.lock().unwrap().clone()
     }
 
-    /// Send a request and wait for its answer, across reconnects.
+    /// Run a typed call: its answer as the request's own result type.
+    pub async fn run<T>(&self, call: Call<T>) -> Result<T, ClientError> {
+        let (request, answer) = call.split();
+        answer.read(self.call(request).await?)
+    }
+
+    /// Like [`Client::run`], and say whether busd answered because it is stopping.
+    pub async fn run_waiting<T>(&self, call: Call<T>) -> Result<Waited<T>, ClientError> {
+        let (request, answer) = call.split();
+        let waited = self.call_waiting(request).await?;
+        Ok(Waited {
+            response: answer.read(waited.response)?,
+            stopping: waited.stopping,
+        })
+    }
+
+    /// Like [`Client::run`], asking busd to stop the call when `cancel` fires (see
+    /// [`Client::call_cancellable`]).
+    pub async fn run_cancellable<T>(
+        &self,
+        call: Call<T>,
+        cancel: &CancellationToken,
+    ) -> Result<T, ClientError> {
+        let (request, answer) = call.split();
+        answer.read(self.call_cancellable(request, cancel).await?)
+    }
+
+    /// Send a request and wait for its answer, across reconnects. The raw form, for tests of
+    /// the protocol itself; clients run a typed [`Call`].
     pub async fn call(&self, request: Request) -> Result<Response, ClientError> {
         Ok(self.call_until(request, None).await?.response)
     }
@@ -258,11 +293,15 @@ impl Client {
                     retry_until = None;
                 }
                 Ok(answer) => {
+                    // busd says so when it cut a wait short because it is stopping.
+                    let (answer, stopping) = match answer {
+                        Ok(Response::Stopped(answer)) => (Ok(*answer), true),
+                        answer => (answer, false),
+                    };
                     self.remember_identity(&request, &answer);
-                    return answer.map_err(ClientError::Refused).map(|response| Waited {
-                        response,
-                        stopping: conn.closing() == Some(Closing::Stopping),
-                    });
+                    return answer
+                        .map_err(ClientError::Refused)
+                        .map(|response| Waited { response, stopping });
                 }
                 Err(_closed) => {
                     conn.forget(id);

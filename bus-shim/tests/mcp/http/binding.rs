@@ -6,7 +6,7 @@ use super::*;
 
 #[tokio::test]
 async fn a_session_cannot_take_another_name() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let front = Front::start(&bus, &[]).await;
     let alpha = front.session(&token(&bus, "alpha", None).await).await;
     let why = alpha.err("register", json!({"name": "beta"})).await;
@@ -19,7 +19,7 @@ async fn a_session_cannot_take_another_name() {
 
 #[tokio::test]
 async fn an_acting_session_works_beside_the_one_holding_the_name() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let front = Front::start(&bus, &[]).await;
     let secret = token(&bus, "alpha", None).await;
     let holder = front.session(&secret).await;
@@ -50,7 +50,7 @@ async fn an_acting_session_works_beside_the_one_holding_the_name() {
 
 #[tokio::test]
 async fn a_second_session_with_a_token_in_use_is_refused_as_for_stdio() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let front = Front::start(&bus, &[]).await;
     let secret = token(&bus, "alpha", None).await;
     let first = front.session(&secret).await;
@@ -71,7 +71,7 @@ async fn a_second_session_with_a_token_in_use_is_refused_as_for_stdio() {
 
 #[tokio::test]
 async fn no_wrong_or_revoked_token_gets_401() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let front = Front::start(&bus, &[]).await;
     let secret = token(&bus, "alpha", None).await;
     assert_eq!(front.post(None, None, initialize()).await.0, 401);
@@ -84,7 +84,7 @@ async fn no_wrong_or_revoked_token_gets_401() {
 
     let session = front.session(&secret).await;
     session.ok("whoami", json!({})).await;
-    let revoked = admin(&bus.db())
+    let revoked = admin(bus.db())
         .call(Request::TokenRevoke {
             name: "alpha".into(),
         })
@@ -104,7 +104,7 @@ async fn no_wrong_or_revoked_token_gets_401() {
 
 #[tokio::test]
 async fn a_session_id_is_only_good_with_its_own_token() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let front = Front::start(&bus, &[]).await;
     let (a, b) = (token(&bus, "a", None).await, token(&bus, "b", None).await);
     let response = front
@@ -128,11 +128,11 @@ async fn a_session_id_is_only_good_with_its_own_token() {
 
 #[tokio::test]
 async fn a_token_in_use_shows_when_it_was_last_used() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let front = Front::start(&bus, &[]).await;
     let secret = token(&bus, "alpha", None).await;
     front.session(&secret).await.ok("whoami", json!({})).await;
-    let Response::Tokens(list) = admin(&bus.db()).call(Request::TokenList).await.unwrap() else {
+    let Response::Tokens(list) = admin(bus.db()).call(Request::TokenList).await.unwrap() else {
         panic!("not a token list")
     };
     assert_eq!(list.tokens[0].name, "alpha");
@@ -141,7 +141,7 @@ async fn a_token_in_use_shows_when_it_was_last_used() {
 
 #[tokio::test]
 async fn a_closed_session_frees_its_name_for_the_next_one_at_once() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let front = Front::start(&bus, &[]).await;
     let secret = token(&bus, "alpha", None).await;
     for _ in 0..5 {
@@ -156,7 +156,7 @@ async fn a_closed_session_frees_its_name_for_the_next_one_at_once() {
 
 #[tokio::test]
 async fn deleting_a_session_answers_200_and_ends_it() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let front = Front::start(&bus, &[]).await;
     let secret = token(&bus, "alpha", None).await;
     let response = front

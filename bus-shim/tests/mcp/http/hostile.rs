@@ -6,7 +6,7 @@ use super::*;
 
 #[tokio::test]
 async fn garbage_oversize_and_unknown_sessions_are_refused_while_others_carry_on() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let front = Front::start(&bus, &[]).await;
     let secret = token(&bus, "alpha", None).await;
     let alpha = front.session(&secret).await;
@@ -63,7 +63,7 @@ async fn garbage_oversize_and_unknown_sessions_are_refused_while_others_carry_on
 
 #[tokio::test]
 async fn sessions_are_bounded() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let front = Front::start(&bus, &["--max-sessions", "2"]).await;
     let tokens = [
         token(&bus, "a", None).await,
@@ -81,7 +81,7 @@ async fn sessions_are_bounded() {
 
 #[tokio::test]
 async fn plain_http_off_loopback_is_refused() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let out = std::process::Command::new(shim_exe())
         .args(["--http", "0.0.0.0:0"])
         .env("BUS_DB", bus.db())
@@ -95,7 +95,7 @@ async fn plain_http_off_loopback_is_refused() {
 
 #[tokio::test]
 async fn tls_with_a_certificate_made_here() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let cert_pem = cert.cert.pem();
     let (cert_file, key_file) = (
@@ -123,7 +123,7 @@ async fn tls_with_a_certificate_made_here() {
 
 #[tokio::test]
 async fn an_abandoned_session_is_closed_and_its_name_freed() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let front = Front::start(&bus, &["--idle-timeout", "2"]).await;
     let secret = token(&bus, "alpha", None).await;
     let abandoned = front.session(&secret).await;
@@ -145,7 +145,7 @@ async fn an_abandoned_session_is_closed_and_its_name_freed() {
 #[tokio::test]
 async fn hundreds_of_waiting_sessions_are_all_woken_and_lose_nothing() {
     const SESSIONS: usize = 200;
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let front = Front::start(&bus, &[]).await;
     let mut sessions = Vec::new();
     for i in 0..SESSIONS {
@@ -172,7 +172,7 @@ async fn hundreds_of_waiting_sessions_are_all_woken_and_lose_nothing() {
 #[tokio::test]
 async fn a_stalled_client_is_cut_off_while_others_are_served() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let front = Front::start(&bus, &[]).await;
     let addr = front
         .url
@@ -201,7 +201,7 @@ async fn a_stalled_client_is_cut_off_while_others_are_served() {
 
 #[tokio::test]
 async fn an_oversize_upload_reads_its_refusal() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let front = Front::start(&bus, &[]).await;
     let secret = token(&bus, "alpha", None).await;
     // Repeated: a refusal sent before the upload ends would often reach the client as a reset.

@@ -2,8 +2,10 @@
 //! streamable-HTTP client (reqwest), with tokens made through busd.
 
 mod binding;
+mod chromium;
 mod hostile;
 mod tools;
+mod view;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,11 +30,11 @@ pub struct Front {
 
 impl Front {
     /// `bus-shim --http 127.0.0.1:0 ARGS…` on `bus`; returns once it says where it listens.
-    pub async fn start(bus: &Bus, args: &[&str]) -> Front {
+    pub async fn start(bus: &TempBus, args: &[&str]) -> Front {
         Front::start_with_roots(bus, args, None).await
     }
 
-    pub async fn start_with_roots(bus: &Bus, args: &[&str], root: Option<&[u8]>) -> Front {
+    pub async fn start_with_roots(bus: &TempBus, args: &[&str], root: Option<&[u8]>) -> Front {
         let mut child = Command::new(shim_exe())
             .arg("--http")
             .arg("127.0.0.1:0")
@@ -174,12 +176,12 @@ pub fn admin(db: &Path) -> Client {
 }
 
 /// A new token for `name` (and `role`), made through busd.
-pub async fn token(bus: &Bus, name: &str, role: Option<&str>) -> String {
+pub async fn token(bus: &TempBus, name: &str, role: Option<&str>) -> String {
     let request = Request::TokenCreate {
         name: name.to_owned(),
         role: role.map(str::to_owned),
     };
-    match admin(&bus.db()).call(request).await.expect("token created") {
+    match admin(bus.db()).call(request).await.expect("token created") {
         Response::TokenCreated(created) => created.token,
         other => panic!("not a token: {other:?}"),
     }

@@ -6,7 +6,7 @@ use super::*;
 
 #[tokio::test]
 async fn every_tool_works_over_http() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     // The front starts busd itself, like every client.
     let front = Front::start(&bus, &[]).await;
     let alpha = front
@@ -57,7 +57,7 @@ async fn every_tool_works_over_http() {
 
 #[tokio::test]
 async fn an_http_wait_is_woken_by_a_stdio_send_and_the_reverse() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let front = Front::start(&bus, &[]).await;
     let web = front.session(&token(&bus, "web", None).await).await;
     let local = bus.named("local").await;
@@ -80,7 +80,7 @@ async fn an_http_wait_is_woken_by_a_stdio_send_and_the_reverse() {
 
 #[tokio::test]
 async fn a_cancelled_http_wait_loses_nothing() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let front = Front::start(&bus, &[]).await;
     let web = front.session(&token(&bus, "web", None).await).await;
     let local = bus.named("local").await;
@@ -96,7 +96,7 @@ async fn a_cancelled_http_wait_loses_nothing() {
 
 #[tokio::test]
 async fn a_wait_without_progress_ends_before_the_session_would_idle_out() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let front = Front::start(&bus, &["--idle-timeout", "2"]).await;
     let web = front.session(&token(&bus, "web", None).await).await;
     // No progress token: nothing crosses the session while it waits, so the wait is cut to
@@ -124,14 +124,14 @@ async fn a_wait_without_progress_ends_before_the_session_would_idle_out() {
 
 #[tokio::test]
 async fn http_sessions_carry_on_across_a_busd_restart() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     let front = Front::start(&bus, &[]).await;
     let web = front.session(&token(&bus, "web", None).await).await;
     let local = bus.named("local").await;
     let waiting = web.start("inbox", json!({"wait": 120})).await;
     let old = bus.busd_pid().expect("busd runs");
     assert_eq!(
-        admin(&bus.db()).call(Request::Restart).await,
+        admin(bus.db()).call(Request::Restart).await,
         Ok(Response::Done)
     );
 
@@ -153,7 +153,7 @@ async fn http_sessions_carry_on_across_a_busd_restart() {
 
 #[tokio::test]
 async fn bus_http_and_bus_host_port_choose_the_address() {
-    let bus = Bus::new();
+    let bus = TempBus::empty();
     for (args, env) in [
         (vec![], vec![("BUS_HTTP", "127.0.0.1:0")]),
         (

@@ -9,66 +9,61 @@
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use crate::store::{
-    AgentRow, ClaimRow, Counts, MessageRow, MessageStatusRow, Outcome, Page, Read, ReceiptRow,
-    StateRow, StoreError,
+    AgentRow, ClaimRow, Counts, MessageRow, MessageStatusRow, Page, ReceiptRow, StateRow,
+    StoreError, Tail,
 };
 
-pub(super) fn read(c: &Connection, read: &Read) -> Result<Outcome, StoreError> {
-    Ok(match read {
-        Read::Peek { name, limit } => {
-            let cursor = cursor(c, name)?;
-            Outcome::Page(Page {
-                messages: inbox(c, name, cursor, *limit)?,
-                pending: unread(c, name, cursor)?,
-            })
-        }
-        Read::Agents => {
-            let mut stmt =
-                c.prepare_cached(&format!("SELECT {AGENT} FROM agents ORDER BY name"))?;
-            let rows = stmt.query_map([], agent_row)?;
-            Outcome::Agents(rows.collect::<Result<_, _>>()?)
-        }
-        Read::Resolve { session_id } => Outcome::Name(
-            c.prepare_cached(
-                "SELECT name FROM agents WHERE session_id = ?1 \
-                 ORDER BY last_seen DESC, name LIMIT 1",
-            )?
-            .query_row([session_id], |r| r.get(0))
-            .optional()?,
-        ),
-        Read::MessageStatus { id } => Outcome::Status(status(c, *id)?),
-        Read::State { key, with_values } => Outcome::State(state(c, key.as_deref(), *with_values)?),
-        Read::Claims { now } => {
-            let mut stmt = c.prepare_cached(
-                "SELECT path, owner, ts + ttl FROM claims WHERE ts + ttl >= ?1 ORDER BY path",
-            )?;
-            let rows = stmt.query_map([now], |r| {
-                Ok(ClaimRow {
-                    path: r.get(0)?,
-                    owner: text(r, 1)?,
-                    expires_at: r.get(2)?,
-                })
-            })?;
-            Outcome::Claims(rows.collect::<Result<_, _>>()?)
-        }
-        Read::Tail { after, limit } => tail(c, *after, *limit)?,
-        Read::Tokens => Outcome::Tokens(super::tokens::all(c)?),
-        Read::Applied { key, kind } => Outcome::Applied(super::replay::recorded(c, key, *kind)?),
-        Read::Thread { name, id } => super::reply::thread(c, name, *id)?,
-        Read::Counts { now } => Outcome::Counts(c.query_row(
-            "SELECT (SELECT COUNT(*) FROM agents), (SELECT COUNT(*) FROM messages), \
-             (SELECT COUNT(*) FROM state), (SELECT COUNT(*) FROM claims WHERE ts + ttl >= ?1)",
-            [now],
-            |r| {
-                Ok(Counts {
-                    agents: count(r, 0)?,
-                    messages: count(r, 1)?,
-                    state_keys: count(r, 2)?,
-                    live_claims: count(r, 3)?,
-                })
-            },
-        )?),
+pub(super) fn peek(c: &Connection, name: &str, limit: u32) -> Result<Page, StoreError> {
+    let cursor = cursor(c, name)?;
+    Ok(Page {
+        messages: inbox(c, name, cursor, limit)?,
+        pending: unread(c, name, cursor)?,
     })
+}
+
+pub(super) fn agents(c: &Connection) -> Result<Vec<AgentRow>, StoreError> {
+    let mut stmt = c.prepare_cached(&format!("SELECT {AGENT} FROM agents ORDER BY name"))?;
+    let rows = stmt.query_map([], agent_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn resolve(c: &Connection, session_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(c.prepare_cached(
+        "SELECT name FROM agents WHERE session_id = ?1 \
+             ORDER BY last_seen DESC, name LIMIT 1",
+    )?
+    .query_row([session_id], |r| r.get(0))
+    .optional()?)
+}
+
+pub(super) fn claims(c: &Connection, now: f64) -> Result<Vec<ClaimRow>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT path, owner, ts + ttl FROM claims WHERE ts + ttl >= ?1 ORDER BY path",
+    )?;
+    let rows = stmt.query_map([now], |r| {
+        Ok(ClaimRow {
+            path: r.get(0)?,
+            owner: text(r, 1)?,
+            expires_at: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn counts(c: &Connection, now: f64) -> Result<Counts, StoreError> {
+    Ok(c.query_row(
+        "SELECT (SELECT COUNT(*) FROM agents), (SELECT COUNT(*) FROM messages), \
+         (SELECT COUNT(*) FROM state), (SELECT COUNT(*) FROM claims WHERE ts + ttl >= ?1)",
+        [now],
+        |r| {
+            Ok(Counts {
+                agents: count(r, 0)?,
+                messages: count(r, 1)?,
+                state_keys: count(r, 2)?,
+                live_claims: count(r, 3)?,
+            })
+        },
+    )?)
 }
 
 /// The columns that [`agent_row`] reads.
@@ -179,7 +174,7 @@ pub(super) fn unread(c: &Connection, name: &str, cursor: i64) -> Result<u64, Sto
     .query_row((cursor, name), |r| count(r, 0))?)
 }
 
-fn status(c: &Connection, id: i64) -> Result<MessageStatusRow, StoreError> {
+pub(super) fn status(c: &Connection, id: i64) -> Result<MessageStatusRow, StoreError> {
     let m = message(c, id)?;
     let mut stmt = c.prepare_cached(
         "SELECT recipient, read_ts FROM deliveries WHERE message_id = ?1 AND read = 1 \
@@ -212,7 +207,7 @@ fn status(c: &Connection, id: i64) -> Result<MessageStatusRow, StoreError> {
     })
 }
 
-fn state(
+pub(super) fn state(
     c: &Connection,
     key: Option<&str>,
     with_values: bool,
@@ -238,12 +233,15 @@ fn state(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn tail(c: &Connection, after: Option<i64>, limit: u32) -> Result<Outcome, StoreError> {
+pub(super) fn tail(c: &Connection, after: Option<i64>, limit: u32) -> Result<Tail, StoreError> {
     let Some(after) = after else {
         let newest: Option<i64> = c
             .prepare_cached("SELECT MAX(id) FROM messages")?
             .query_row([], |r| r.get(0))?;
-        return Ok(Outcome::Tail(Vec::new(), newest.unwrap_or(0)));
+        return Ok(Tail {
+            messages: Vec::new(),
+            last_id: newest.unwrap_or(0),
+        });
     };
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {MESSAGE} FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2"
@@ -252,5 +250,8 @@ fn tail(c: &Connection, after: Option<i64>, limit: u32) -> Result<Outcome, Store
         .query_map((after, limit), message_row)?
         .collect::<Result<_, _>>()?;
     let last = messages.last().map_or(after, |m| m.id);
-    Ok(Outcome::Tail(messages, last))
+    Ok(Tail {
+        messages,
+        last_id: last,
+    })
 }

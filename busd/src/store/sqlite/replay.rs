@@ -3,32 +3,129 @@
 //! write again. A key first used for another command is refused (`KeyReused`), never answered
 //! with that command's outcome.
 //!
-//! Records: `Send` → the message id, then the id of the reply `TakeReply` took for it, if any;
-//! `Consume` → the pending count, then the message ids
-//! (messages never change, so they are re-read); `SetState` → the version; `Claim` → the
-//! expiry, then the owner; `Release` → `1` or `0`. An empty `Consume` handed nothing over and
-//! is not recorded. Rows written before the command was recorded have a NULL `command`: those
-//! are checked by whether the record parses as the asked command's.
+//! The records' text is every backend's ([`records`](crate::store::records)). Rows written
+//! before the command was recorded have a NULL `command`: those are checked by whether the
+//! record parses as the asked command's.
 
 use rusqlite::{Connection, OptionalExtension};
 
 use super::{read, write};
-use crate::store::{ClaimRow, Keyed, Outcome, Page, Recorded, RequestKey, StoreError, Write};
+use crate::store::records::{
+    claim_record, claim_text, page_record, page_text, released_record, released_text, send_record,
+    version_record,
+};
+use crate::store::{
+    Claim, ClaimRow, Consume, Keyed, MessageRow, NewMessage, Page, Recorded, Release, RequestKey,
+    SetState, StoreError,
+};
 
-/// Apply `w` unless its key was applied already; then answer as the first time.
-pub(super) fn apply(c: &Connection, w: &Write) -> Result<Outcome, StoreError> {
-    let Some((key, kind, now)) = key_of(w) else {
-        return write::apply(c, w);
-    };
-    if let Some(recorded) = recorded(c, key, kind)? {
-        let outcome = outcome(recorded, w);
-        // A resent ask waits again, and holds the reservation like the first one.
-        if let (Write::Ask { sender, .. }, Outcome::Message(m)) = (w, &outcome) {
-            super::reply::reserve(c, sender, m.id)?;
-        }
-        return Ok(outcome);
+/// A send or an ask, once per key; `true` when it was applied now (not replayed). A resent
+/// ask waits again, and holds the reservation like the first one.
+pub(super) fn send(
+    c: &Connection,
+    w: &NewMessage,
+    ask: bool,
+) -> Result<(MessageRow, bool), StoreError> {
+    let (m, fresh) = once(
+        c,
+        w.key.as_ref(),
+        Keyed::Send,
+        w.now,
+        || write::send(c, w),
+        |m| Some(m.id.to_string()),
+        |text| rebuild_send(c, text).map(|r| r.map(|(m, _)| m)),
+    )?;
+    if ask {
+        super::reply::reserve(c, &w.sender, m.id)?;
     }
-    let outcome = write::apply(c, w)?;
+    Ok((m, fresh))
+}
+
+pub(super) fn consume(c: &Connection, w: &Consume) -> Result<Page, StoreError> {
+    let record = page_text;
+    let replay = |text: &str| rebuild_page(c, text);
+    Ok(once(
+        c,
+        w.key.as_ref(),
+        Keyed::Consume,
+        w.now,
+        || write::consume(c, w),
+        record,
+        replay,
+    )?
+    .0)
+}
+
+/// A state write, once per key; `true` when it was applied now.
+pub(super) fn set_state(c: &Connection, w: &SetState) -> Result<(i64, bool), StoreError> {
+    let replay = |text: &str| version_record(text).map(Ok);
+    once(
+        c,
+        w.key.as_ref(),
+        Keyed::SetState,
+        w.now,
+        || write::set_state(c, w),
+        |v| Some(v.to_string()),
+        replay,
+    )
+}
+
+pub(super) fn claim(c: &Connection, w: &Claim) -> Result<(ClaimRow, bool), StoreError> {
+    let record = |claim: &ClaimRow| Some(claim_text(claim));
+    let replay = |text: &str| {
+        let (expires_at, owner) = claim_record(text)?;
+        Some(Ok(ClaimRow {
+            path: w.path.clone(),
+            owner: owner.unwrap_or_else(|| w.owner.clone()),
+            expires_at,
+        }))
+    };
+    once(
+        c,
+        w.key.as_ref(),
+        Keyed::Claim,
+        w.now,
+        || write::claim(c, w),
+        record,
+        replay,
+    )
+}
+
+pub(super) fn release(c: &Connection, w: &Release) -> Result<(bool, bool), StoreError> {
+    let record = |released: &bool| Some(released_text(*released));
+    let replay = |text: &str| released_record(text).map(Ok);
+    once(
+        c,
+        w.key.as_ref(),
+        Keyed::Release,
+        w.now,
+        || write::release(c, w),
+        record,
+        replay,
+    )
+}
+
+/// Apply a write unless its key was applied already; then answer as the first time (and
+/// `false`: nothing was applied now).
+fn once<T>(
+    c: &Connection,
+    key: Option<&RequestKey>,
+    kind: Keyed,
+    now: f64,
+    apply: impl FnOnce() -> Result<T, StoreError>,
+    record: impl FnOnce(&T) -> Option<String>,
+    replay: impl FnOnce(&str) -> Option<Result<T, StoreError>>,
+) -> Result<(T, bool), StoreError> {
+    let Some(key) = key else {
+        return Ok((apply()?, true));
+    };
+    if let Some(text) = record_of(c, key, kind)? {
+        return match replay(&text) {
+            Some(first) => first.map(|first| (first, false)),
+            None => Err(reused(key, kind, None)),
+        };
+    }
+    let outcome = apply()?;
     if let Some(text) = record(&outcome) {
         c.prepare_cached(
             "INSERT INTO applied(client, request, outcome, at, command) \
@@ -36,16 +133,19 @@ pub(super) fn apply(c: &Connection, w: &Write) -> Result<Outcome, StoreError> {
         )?
         .execute((&key.client, key.request as i64, text, now, kind.name()))?;
     }
-    Ok(outcome)
+    Ok((outcome, true))
 }
 
-/// The first outcome of `key`, if it was applied; refused when it was applied as another
-/// command than `kind`.
-pub(super) fn recorded(
-    c: &Connection,
-    key: &RequestKey,
-    kind: Keyed,
-) -> Result<Option<Recorded>, StoreError> {
+fn reused(key: &RequestKey, kind: Keyed, first: Option<String>) -> StoreError {
+    StoreError::KeyReused {
+        request: key.request,
+        first,
+        now: kind,
+    }
+}
+
+/// The record of `key`, if there is one; refused when it is another command's.
+fn record_of(c: &Connection, key: &RequestKey, kind: Keyed) -> Result<Option<String>, StoreError> {
     // The request id is stored bit for bit as SQLite's signed integer.
     let row: Option<(Option<String>, String)> = c
         .prepare_cached("SELECT command, outcome FROM applied WHERE client = ?1 AND request = ?2")?
@@ -56,129 +156,61 @@ pub(super) fn recorded(
     let Some((command, text)) = row else {
         return Ok(None);
     };
-    let reused = |first: Option<String>| StoreError::KeyReused {
-        request: key.request,
-        first,
-        now: kind,
-    };
     if let Some(first) = command
         && first != kind.name()
     {
-        return Err(reused(Some(first)));
+        return Err(reused(key, kind, Some(first)));
     }
-    match rebuild(c, kind, &text) {
-        Some(recorded) => recorded.map(Some),
-        None => Err(reused(None)),
-    }
+    Ok(Some(text))
 }
 
-fn key_of(w: &Write) -> Option<(&RequestKey, Keyed, f64)> {
-    let (key, kind, now) = match w {
-        Write::Send { key, now, .. } | Write::Ask { key, now, .. } => (key, Keyed::Send, now),
-        Write::Consume { key, now, .. } => (key, Keyed::Consume, now),
-        Write::SetState { key, now, .. } => (key, Keyed::SetState, now),
-        Write::Claim { key, now, .. } => (key, Keyed::Claim, now),
-        Write::Release { key, now, .. } => (key, Keyed::Release, now),
-        // `TakeReply` adds to the record of its `Send` itself (`reply.rs`).
-        Write::Register { .. }
-        | Write::Touch { .. }
-        | Write::TakeReply { .. }
-        | Write::TokenCreate { .. }
-        | Write::TokenRevoke { .. }
-        | Write::TokenUsed { .. } => return None,
+/// The first outcome of `key`, if it was applied; refused when it was applied as another
+/// command than `kind`.
+pub(super) fn recorded(
+    c: &Connection,
+    key: &RequestKey,
+    kind: Keyed,
+) -> Result<Option<Recorded>, StoreError> {
+    let Some(text) = record_of(c, key, kind)? else {
+        return Ok(None);
     };
-    key.as_ref().map(|k| (k, kind, *now))
-}
-
-fn record(outcome: &Outcome) -> Option<String> {
-    match outcome {
-        Outcome::Message(m) => Some(m.id.to_string()),
-        Outcome::Page(page) if !page.messages.is_empty() => {
-            let mut text = page.pending.to_string();
-            for m in &page.messages {
-                text.push(' ');
-                text.push_str(&m.id.to_string());
-            }
-            Some(text)
-        }
-        Outcome::Version(v) => Some(v.to_string()),
-        // `Display` for f64 prints the shortest text that parses back to the same value.
-        Outcome::Claim(claim) => Some(format!("{} {}", claim.expires_at, claim.owner)),
-        Outcome::Released(released) => Some(if *released { "1" } else { "0" }.into()),
-        _ => None,
-    }
-}
-
-/// The first outcome of a `kind` command from its record; `None` when the record is not of
-/// that kind.
-fn rebuild(c: &Connection, kind: Keyed, text: &str) -> Option<Result<Recorded, StoreError>> {
-    Some(match kind {
+    let text = text.as_str();
+    let recorded = match kind {
         Keyed::Send => {
-            let (id, reply) = send_record(text)?;
-            read::message(c, id).and_then(|m| {
-                let reply = reply.map(|id| read::message(c, id)).transpose()?;
-                Ok(Recorded::Message(m, reply))
-            })
+            rebuild_send(c, text).map(|r| r.map(|(m, reply)| Recorded::Message(m, reply)))
         }
-        Keyed::Consume => {
-            let mut fields = text.split(' ');
-            let pending = fields.next()?.parse().ok()?;
-            let ids: Vec<i64> = fields.map(|f| f.parse().ok()).collect::<Option<_>>()?;
-            if ids.is_empty() {
-                return None;
-            }
-            ids.into_iter()
-                .map(|id| read::message(c, id))
-                .collect::<Result<_, _>>()
-                .map(|messages| Recorded::Page(Page { messages, pending }))
-        }
-        Keyed::SetState => Ok(Recorded::Version(text.parse().ok()?)),
+        Keyed::Consume => rebuild_page(c, text).map(|r| r.map(Recorded::Page)),
+        Keyed::SetState => version_record(text).map(|v| Ok(Recorded::Version(v))),
         Keyed::Claim => {
-            let (expires_at, owner) = match text.split_once(' ') {
-                Some((expires_at, owner)) => (expires_at, Some(owner.to_owned())),
-                None => (text, None),
-            };
-            Ok(Recorded::Claim {
-                expires_at: expires_at.parse().ok()?,
-                owner,
-            })
+            claim_record(text).map(|(expires_at, owner)| Ok(Recorded::Claim { expires_at, owner }))
         }
-        Keyed::Release => Ok(Recorded::Released(match text {
-            "1" => true,
-            "0" => false,
-            _ => return None,
-        })),
-    })
-}
-
-/// A `Send` record: the message id, and the reply taken for it.
-pub(super) fn send_record(text: &str) -> Option<(i64, Option<i64>)> {
-    let mut fields = text.split(' ');
-    let id = fields.next()?.parse().ok()?;
-    let reply = match fields.next() {
-        Some(field) => Some(field.parse().ok()?),
-        None => None,
+        Keyed::Release => released_record(text).map(|r| Ok(Recorded::Released(r))),
     };
-    fields.next().is_none().then_some((id, reply))
+    match recorded {
+        Some(recorded) => recorded.map(Some),
+        None => Err(reused(key, kind, None)),
+    }
 }
 
-/// The outcome `w` had the first time, from its record.
-fn outcome(recorded: Recorded, w: &Write) -> Outcome {
-    match recorded {
-        Recorded::Message(m, _) => Outcome::Message(m),
-        Recorded::Page(page) => Outcome::Page(page),
-        Recorded::Version(v) => Outcome::Version(v),
-        Recorded::Released(r) => Outcome::Released(r),
-        Recorded::Claim { expires_at, owner } => {
-            let (path, asking) = match w {
-                Write::Claim { path, owner, .. } => (path.clone(), owner.clone()),
-                _ => Default::default(),
-            };
-            Outcome::Claim(ClaimRow {
-                path,
-                owner: owner.unwrap_or(asking),
-                expires_at,
-            })
-        }
-    }
+/// A `send` record's message and the reply taken for it; `None` when the record is not a
+/// send's.
+fn rebuild_send(
+    c: &Connection,
+    text: &str,
+) -> Option<Result<(MessageRow, Option<MessageRow>), StoreError>> {
+    let (id, reply) = send_record(text)?;
+    Some(read::message(c, id).and_then(|m| {
+        let reply = reply.map(|id| read::message(c, id)).transpose()?;
+        Ok((m, reply))
+    }))
+}
+
+fn rebuild_page(c: &Connection, text: &str) -> Option<Result<Page, StoreError>> {
+    let (pending, ids) = page_record(text)?;
+    Some(
+        ids.into_iter()
+            .map(|id| read::message(c, id))
+            .collect::<Result<_, _>>()
+            .map(|messages| Page { messages, pending }),
+    )
 }

@@ -14,9 +14,9 @@
 use rusqlite::{Connection, OptionalExtension};
 
 use super::read::{self, MESSAGE, NOT_TAKEN, message_row};
-use super::replay::send_record;
 use super::write::receipt;
-use crate::store::{MessageRow, Outcome, Page, RequestKey, StoreError};
+use crate::store::records::{send_record, send_text};
+use crate::store::{MessageRow, Page, RequestKey, StoreError, TakeReply};
 
 /// The reservations, created when the connection opens.
 pub(super) const RESERVATIONS: &str = "CREATE TEMP TABLE IF NOT EXISTS asks(name TEXT NOT NULL, \
@@ -58,22 +58,14 @@ pub(super) fn first_reserved(
     .query_row((name, cursor), |r| r.get(0))?)
 }
 
-/// Take the oldest unread message of `name` replying to `message` (see `Write::TakeReply`).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn take(
-    c: &Connection,
-    key: Option<&RequestKey>,
-    name: &str,
-    message: i64,
-    keep_until: f64,
-    last: bool,
-    now: f64,
-) -> Result<Outcome, StoreError> {
-    let reply = take_first(c, key, name, message, keep_until, now)?;
-    if reply.is_some() || last {
+/// Take the oldest unread message of `name` replying to `message` (see [`TakeReply`]).
+pub(super) fn take(c: &Connection, w: &TakeReply) -> Result<Option<MessageRow>, StoreError> {
+    let (name, message) = (w.name.as_str(), w.message);
+    let reply = take_first(c, w.key.as_ref(), name, message, w.keep_until, w.now)?;
+    if reply.is_some() || w.last {
         release(c, name, message)?;
     }
-    Ok(Outcome::Reply(reply))
+    Ok(reply)
 }
 
 fn take_first(
@@ -121,14 +113,14 @@ fn take_first(
         receipt(c, reply.id, name, now)?;
         if let (Some((request, _)), Some(key)) = (&record, key) {
             c.prepare_cached("UPDATE applied SET outcome = ?3 WHERE client = ?1 AND request = ?2")?
-                .execute((&key.client, request, format!("{message} {}", reply.id)))?;
+                .execute((&key.client, request, send_text(message, Some(reply.id))))?;
         }
     }
     Ok(reply)
 }
 
-/// The reply chain holding `id`, as far as `name` may see it (see `Read::Thread`).
-pub(super) fn thread(c: &Connection, name: &str, id: i64) -> Result<Outcome, StoreError> {
+/// The reply chain holding `id`, as far as `name` may see it (see `Backend::thread`).
+pub(super) fn thread(c: &Connection, name: &str, id: i64) -> Result<Page, StoreError> {
     let mut root = read::message(c, id)?;
     // A reply always names an older message, so the walk up ends.
     while let Some(parent) = root.reply_to.filter(|parent| *parent < root.id) {
@@ -149,5 +141,5 @@ pub(super) fn thread(c: &Connection, name: &str, id: i64) -> Result<Outcome, Sto
         .query_map((root.id, name, proto::limits::LIMIT_MAX), message_row)?
         .collect::<Result<_, _>>()?;
     let pending = read::unread(c, name, read::cursor(c, name)?)?;
-    Ok(Outcome::Page(Page { messages, pending }))
+    Ok(Page { messages, pending })
 }

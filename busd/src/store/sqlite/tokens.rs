@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-use crate::store::{Outcome, StoreError, TokenRow, Write};
+use crate::store::{StoreError, TokenCreate, TokenRow};
 
 pub(super) fn all(c: &Connection) -> Result<Vec<TokenRow>, StoreError> {
     let mut stmt = c.prepare_cached(
@@ -20,36 +20,28 @@ pub(super) fn all(c: &Connection) -> Result<Vec<TokenRow>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub(super) fn write(c: &Connection, w: &Write) -> Result<Outcome, StoreError> {
-    match w {
-        Write::TokenCreate {
-            name,
-            role,
-            digest,
-            now,
-        } => {
-            let inserted = c
-                .prepare_cached(
-                    "INSERT INTO tokens(name, role, digest, created) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT(name) DO NOTHING",
-                )?
-                .execute((name, role, digest, now))?;
-            match inserted {
-                0 => Err(StoreError::TokenExists(name.clone())),
-                _ => Ok(Outcome::Done),
-            }
-        }
-        Write::TokenRevoke { name, .. } => {
-            let removed = c
-                .prepare_cached("DELETE FROM tokens WHERE name = ?1")?
-                .execute([name])?;
-            Ok(Outcome::Released(removed > 0))
-        }
-        Write::TokenUsed { name, now } => {
-            c.prepare_cached("UPDATE tokens SET last_used = ?2 WHERE name = ?1")?
-                .execute((name, now))?;
-            Ok(Outcome::Done)
-        }
-        other => unreachable!("not a token write: {other:?}"),
+pub(super) fn create(c: &Connection, w: &TokenCreate) -> Result<(), StoreError> {
+    let inserted = c
+        .prepare_cached(
+            "INSERT INTO tokens(name, role, digest, created) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT(name) DO NOTHING",
+        )?
+        .execute((&w.name, &w.role, &w.digest, w.now))?;
+    match inserted {
+        0 => Err(StoreError::TokenExists(w.name.clone())),
+        _ => Ok(()),
     }
+}
+
+pub(super) fn revoke(c: &Connection, name: &str) -> Result<bool, StoreError> {
+    let removed = c
+        .prepare_cached("DELETE FROM tokens WHERE name = ?1")?
+        .execute([name])?;
+    Ok(removed > 0)
+}
+
+pub(super) fn used(c: &Connection, name: &str, now: f64) -> Result<(), StoreError> {
+    c.prepare_cached("UPDATE tokens SET last_used = ?2 WHERE name = ?1")?
+        .execute((name, now))?;
+    Ok(())
 }

@@ -3,103 +3,24 @@
 use rusqlite::{Connection, OptionalExtension};
 
 use super::read::{self, AGENT, agent_row};
-use crate::store::{ClaimRow, MessageRow, Outcome, Page, StoreError, Write};
-
-pub(super) fn apply(c: &Connection, w: &Write) -> Result<Outcome, StoreError> {
-    match w {
-        Write::Register {
-            name,
-            role,
-            owns,
-            session_id,
-            now,
-        } => register(
-            c,
-            name,
-            role.as_deref(),
-            owns.as_deref(),
-            session_id.as_deref(),
-            *now,
-        ),
-        Write::Touch { name, now } => {
-            c.prepare_cached(
-                "INSERT INTO agents(name, role, owns, last_seen, last_read_id) \
-                 VALUES (?1, '', NULL, ?2, 0) ON CONFLICT(name) DO UPDATE SET last_seen = ?2",
-            )?
-            .execute((name, now))?;
-            Ok(Outcome::Done)
-        }
-        Write::Send {
-            sender,
-            to,
-            content,
-            reply_to,
-            now,
-            ..
-        } => send(c, sender, to, content, *reply_to, *now),
-        Write::Ask {
-            sender,
-            to,
-            content,
-            reply_to,
-            now,
-            ..
-        } => {
-            let sent = send(c, sender, to, content, *reply_to, *now)?;
-            if let Outcome::Message(m) = &sent {
-                super::reply::reserve(c, sender, m.id)?;
-            }
-            Ok(sent)
-        }
-        Write::Consume {
-            name, limit, now, ..
-        } => consume(c, name, *limit, *now),
-        Write::SetState {
-            state_key,
-            value,
-            by,
-            expected_version,
-            append,
-            now,
-            ..
-        } => set_state(c, state_key, value, by, *expected_version, *append, *now),
-        Write::Claim {
-            path,
-            owner,
-            ttl,
-            now,
-            ..
-        } => claim(c, path, owner, *ttl, *now),
-        Write::Release {
-            path, owner, now, ..
-        } => release(c, path, owner, *now),
-        Write::TakeReply {
-            key,
-            name,
-            message,
-            keep_until,
-            last,
-            now,
-        } => super::reply::take(c, key.as_ref(), name, *message, *keep_until, *last, *now),
-        Write::TokenCreate { .. } | Write::TokenRevoke { .. } | Write::TokenUsed { .. } => {
-            super::tokens::write(c, w)
-        }
-    }
-}
+use crate::store::{
+    AgentRow, Claim, ClaimRow, Consume, MessageRow, NewMessage, Page, Register, Release, SetState,
+    StoreError,
+};
 
 /// Create or update `name`; `None` keeps the stored role/owns. An empty `owns` is stored as
 /// NULL, as the Python claude-bus did.
-fn register(
-    c: &Connection,
-    name: &str,
-    role: Option<&str>,
-    owns: Option<&[String]>,
-    session_id: Option<&str>,
-    now: f64,
-) -> Result<Outcome, StoreError> {
+pub(super) fn register(c: &Connection, w: &Register) -> Result<(AgentRow, u64), StoreError> {
+    let Register {
+        name,
+        role,
+        owns,
+        session_id,
+        now,
+    } = w;
     let owns_json = match owns {
         Some(owns) if !owns.is_empty() => {
-            Some(serde_json::to_string(owns).map_err(|e| StoreError::Io(e.to_string()))?)
+            Some(serde_json::to_string(owns).map_err(StoreError::io)?)
         }
         _ => None,
     };
@@ -117,18 +38,28 @@ fn register(
         ))?
         .query_row([name], |r| Ok((agent_row(r)?, r.get::<_, Option<i64>>(5)?)))?;
     let pending = read::unread(c, name, agent.1.unwrap_or(0))?;
-    Ok(Outcome::Agent(agent.0, pending))
+    Ok((agent.0, pending))
 }
 
-fn send(
-    c: &Connection,
-    sender: &str,
-    to: &str,
-    content: &str,
-    reply_to: Option<i64>,
-    now: f64,
-) -> Result<Outcome, StoreError> {
-    if let Some(id) = reply_to {
+pub(super) fn touch(c: &Connection, name: &str, now: f64) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO agents(name, role, owns, last_seen, last_read_id) \
+         VALUES (?1, '', NULL, ?2, 0) ON CONFLICT(name) DO UPDATE SET last_seen = ?2",
+    )?
+    .execute((name, now))?;
+    Ok(())
+}
+
+pub(super) fn send(c: &Connection, w: &NewMessage) -> Result<MessageRow, StoreError> {
+    let NewMessage {
+        sender,
+        to,
+        content,
+        reply_to,
+        now,
+        ..
+    } = w;
+    if let Some(id) = *reply_to {
         let exists = c
             .prepare_cached("SELECT 1 FROM messages WHERE id = ?1")?
             .exists([id])?;
@@ -141,14 +72,14 @@ fn send(
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute((now, sender, to, content, reply_to))?;
-    Ok(Outcome::Message(MessageRow {
+    Ok(MessageRow {
         id: c.last_insert_rowid(),
-        sender: sender.into(),
-        recipient: to.into(),
-        content: content.into(),
-        reply_to,
-        ts: now,
-    }))
+        sender: sender.clone(),
+        recipient: to.clone(),
+        content: content.clone(),
+        reply_to: *reply_to,
+        ts: *now,
+    })
 }
 
 /// Hand over up to `limit` unread messages: move the cursor past exactly those (never past a
@@ -156,7 +87,11 @@ fn send(
 /// the newest message instead (nothing between is for `name`), so a broadcaster does not
 /// rescan its own broadcasts. A reader without an agents row gets one when it reads something;
 /// an existing one is marked seen.
-fn consume(c: &Connection, name: &str, limit: u32, now: f64) -> Result<Outcome, StoreError> {
+pub(super) fn consume(c: &Connection, w: &Consume) -> Result<Page, StoreError> {
+    let Consume {
+        name, limit, now, ..
+    } = w;
+    let (limit, now) = (*limit, *now);
     let cursor = read::cursor(c, name)?;
     let messages = read::inbox(c, name, cursor, limit)?;
     let new_cursor = if messages.len() < limit as usize {
@@ -190,7 +125,21 @@ fn consume(c: &Connection, name: &str, limit: u32, now: f64) -> Result<Outcome, 
         receipt(c, m.id, name, now)?;
     }
     let pending = read::unread(c, name, new_cursor)?;
-    Ok(Outcome::Page(Page { messages, pending }))
+    Ok(Page { messages, pending })
+}
+
+/// A receipt for message `id` of `name` (to it or to `all`, not from it), if there is one.
+pub(super) fn mark_read(c: &Connection, name: &str, id: i64, now: f64) -> Result<(), StoreError> {
+    let theirs: bool = c
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?1 \
+             AND (recipient = ?2 OR recipient = 'all') AND ?2 != 'all' AND sender IS NOT ?2)",
+        )?
+        .query_row((id, name), |r| r.get(0))?;
+    if theirs {
+        receipt(c, id, name, now)?;
+    }
+    Ok(())
 }
 
 /// Record that `name` has read message `id` (a first receipt is kept).
@@ -204,21 +153,23 @@ pub(super) fn receipt(c: &Connection, id: i64, name: &str, now: f64) -> Result<(
     Ok(())
 }
 
-fn set_state(
-    c: &Connection,
-    key: &str,
-    value: &str,
-    by: &str,
-    expected_version: Option<i64>,
-    append: bool,
-    now: f64,
-) -> Result<Outcome, StoreError> {
+pub(super) fn set_state(c: &Connection, w: &SetState) -> Result<i64, StoreError> {
+    let SetState {
+        state_key: key,
+        value,
+        by,
+        expected_version,
+        append,
+        now,
+        ..
+    } = w;
+    let key = key.as_str();
     let old: Option<(Option<String>, Option<i64>)> = c
         .prepare_cached("SELECT value, version FROM state WHERE key = ?1")?
         .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let current = old.as_ref().map_or(0, |(_, version)| version.unwrap_or(1));
-    if let Some(expected) = expected_version
+    if let Some(expected) = *expected_version
         && expected != current
     {
         return Err(StoreError::Stale {
@@ -228,7 +179,7 @@ fn set_state(
         });
     }
     let new_value = match old.and_then(|(value, _)| value) {
-        Some(old) if append && !old.is_empty() => format!("{old}\n{value}"),
+        Some(old) if *append && !old.is_empty() => format!("{old}\n{value}"),
         _ => value.to_owned(),
     };
     if new_value.len() > proto::limits::VALUE_MAX_BYTES {
@@ -240,7 +191,7 @@ fn set_state(
          ON CONFLICT(key) DO UPDATE SET value = ?2, version = ?3, updated_by = ?4, ts = ?5",
     )?
     .execute((key, new_value, version, by, now))?;
-    Ok(Outcome::Version(version))
+    Ok(version)
 }
 
 /// The owner and expiry of the claim on `path`, live or not.
@@ -253,13 +204,15 @@ fn current_claim(c: &Connection, path: &str) -> Result<Option<(String, f64)>, St
     .optional()?)
 }
 
-fn claim(
-    c: &Connection,
-    path: &str,
-    owner: &str,
-    ttl: f64,
-    now: f64,
-) -> Result<Outcome, StoreError> {
+pub(super) fn claim(c: &Connection, w: &Claim) -> Result<ClaimRow, StoreError> {
+    let Claim {
+        path,
+        owner,
+        ttl,
+        now,
+        ..
+    } = w;
+    let (path, owner, ttl, now) = (path.as_str(), owner.as_str(), *ttl, *now);
     if let Some((holder, expires_at)) = current_claim(c, path)?
         && holder != owner
         && expires_at >= now
@@ -276,18 +229,22 @@ fn claim(
     )?
     .execute((path, owner, now, ttl))?;
     // The same sum that `Claims` reads back as `ts + ttl`.
-    Ok(Outcome::Claim(ClaimRow {
+    Ok(ClaimRow {
         path: path.into(),
         owner: owner.into(),
         expires_at: now + ttl,
-    }))
+    })
 }
 
 /// Remove `owner`'s live claim. An expired claim is nothing to release (`false`); when it is
 /// the owner's own it is deleted on the way, as a refresh would have replaced it anyway.
-fn release(c: &Connection, path: &str, owner: &str, now: f64) -> Result<Outcome, StoreError> {
+pub(super) fn release(c: &Connection, w: &Release) -> Result<bool, StoreError> {
+    let Release {
+        path, owner, now, ..
+    } = w;
+    let (path, owner, now) = (path.as_str(), owner.as_str(), *now);
     let Some((holder, expires_at)) = current_claim(c, path)? else {
-        return Ok(Outcome::Released(false));
+        return Ok(false);
     };
     let live = expires_at >= now;
     if holder != owner {
@@ -296,10 +253,10 @@ fn release(c: &Connection, path: &str, owner: &str, now: f64) -> Result<Outcome,
                 path: path.into(),
                 owner: holder,
             }),
-            false => Ok(Outcome::Released(false)),
+            false => Ok(false),
         };
     }
     c.prepare_cached("DELETE FROM claims WHERE path = ?1")?
         .execute([path])?;
-    Ok(Outcome::Released(live))
+    Ok(live)
 }

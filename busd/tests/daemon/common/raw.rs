@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
-use super::TestBus;
+use super::TempBus;
 
 /// How long a test waits for busd to answer or to close before it calls busd stuck.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -33,7 +33,7 @@ pub fn hello(protocol: u32, client_id: &str) -> Hello {
 
 impl Raw {
     /// Connect without a handshake.
-    pub async fn connect(bus: &TestBus) -> Raw {
+    pub async fn connect(bus: &TempBus) -> Raw {
         let stream = UnixStream::connect(&bus.paths.socket)
             .await
             .expect("connect to busd's socket");
@@ -41,7 +41,7 @@ impl Raw {
     }
 
     /// Connect and handshake with `hello`; returns busd's answer.
-    pub async fn greet(bus: &TestBus, hello: &Hello) -> (Raw, Welcome) {
+    pub async fn greet(bus: &TempBus, hello: &Hello) -> (Raw, Welcome) {
         let mut raw = Raw::connect(bus).await;
         raw.send(hello).await;
         let welcome = raw.recv().await.expect("busd answers the handshake");
@@ -49,7 +49,7 @@ impl Raw {
     }
 
     /// A connection past an accepted handshake, with its own client id.
-    pub async fn accepted(bus: &TestBus, client_id: &str) -> Raw {
+    pub async fn accepted(bus: &TempBus, client_id: &str) -> Raw {
         let (raw, welcome) = Raw::greet(bus, &hello(proto::PROTOCOL_VERSION, client_id)).await;
         assert!(
             matches!(welcome, Welcome::Accepted { .. }),

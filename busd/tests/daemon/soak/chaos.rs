@@ -80,7 +80,7 @@ pub async fn run(settings: &Settings) -> Vec<Row> {
         Row::new("crash chaos: state"),
         Row::new("crash chaos: claims"),
     ];
-    let bus = TestBus::empty();
+    let bus = TempBus::empty();
     let shims = if shim_exe().is_some() {
         settings.shims
     } else {

@@ -16,11 +16,11 @@ use crate::probe::rss_kib;
 
 pub async fn run(settings: &Settings) -> (Row, String) {
     let mut row = Row::new(&format!("load: {} clients", settings.clients));
-    let bus = TestBus::start().await;
+    let bus = TempBus::start().await;
     let names: Vec<String> = (0..settings.clients).map(|i| format!("load-{i}")).collect();
     let mut clients = Vec::new();
     for name in &names {
-        let client = bus.client().await;
+        let client = bus.connected().await;
         if let Err(e) = register(&client, name).await {
             row.error(format!("{name} could not register: {e}"));
             return (row, String::new());

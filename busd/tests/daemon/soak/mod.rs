@@ -116,7 +116,7 @@ impl Rng {
 /// Rounds of every client fault on one busd; after each, busd must be back where it was.
 async fn client_faults(settings: &Settings) -> Row {
     let mut row = Row::new("client faults");
-    let bus = Arc::new(TestBus::start().await);
+    let bus = Arc::new(TempBus::start().await);
     let witness = Witness::new(&bus).await;
     let before = witness.footprint().await;
     let mut memory = Vec::new();
@@ -157,7 +157,7 @@ async fn client_faults(settings: &Settings) -> Row {
 /// Every hostile-input property with the soak's number of cases, against one busd.
 async fn hostile(settings: &Settings) -> Row {
     let mut row = Row::new("hostile input");
-    let bus = Arc::new(TestBus::start().await);
+    let bus = Arc::new(TempBus::start().await);
     let witness = Witness::new(&bus).await;
     let pid = status(&witness.a).await.pid;
     let cases = settings.cases;

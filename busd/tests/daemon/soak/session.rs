@@ -254,6 +254,7 @@ async fn client_call(client: &Client, request: Request) -> Result<Response, Fail
             Fail::Refused(e.message)
         }
         ClientError::Refused(e) => Fail::Other(format!("{:?}: {}", e.kind, e.message)),
+        ClientError::Unexpected(why) => Fail::Other(why),
     })
 }
 

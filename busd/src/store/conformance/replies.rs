@@ -1,87 +1,9 @@
 //! Replies taken out of order (`TakeReply`), exactly once across resends, and threads.
 
 use super::*;
+use crate::store::{Keyed, Recorded};
 
-fn reply_w(key: Option<RequestKey>, from: &str, to: &str, reply_to: i64) -> Write {
-    Write::Send {
-        key,
-        sender: from.into(),
-        to: to.into(),
-        content: format!("re {reply_to}"),
-        reply_to: Some(reply_to),
-        now: 6.0,
-    }
-}
-
-fn take_w(key: Option<RequestKey>, name: &str, message: i64) -> Write {
-    Write::TakeReply {
-        key,
-        name: name.into(),
-        message,
-        keep_until: 8.0,
-        last: false,
-        now: 8.0,
-    }
-}
-
-fn ask_w(key: Option<RequestKey>, from: &str, to: &str) -> Write {
-    Write::Ask {
-        key,
-        sender: from.into(),
-        to: to.into(),
-        content: "ask".into(),
-        reply_to: None,
-        now: 5.0,
-    }
-}
-
-impl Bus {
-    fn reply(&mut self, from: &str, to: &str, reply_to: i64) -> MessageRow {
-        match self.write(reply_w(None, from, to, reply_to)) {
-            Ok(Outcome::Message(m)) => m,
-            other => panic!("reply: {other:?}"),
-        }
-    }
-
-    fn take(&mut self, key: Option<RequestKey>, name: &str, message: i64) -> Option<i64> {
-        match self.write(take_w(key, name, message)) {
-            Ok(Outcome::Reply(reply)) => reply.map(|m| m.id),
-            other => panic!("take: {other:?}"),
-        }
-    }
-
-    fn ask(&mut self, key: Option<RequestKey>, from: &str, to: &str) -> MessageRow {
-        match self.write(ask_w(key, from, to)) {
-            Ok(Outcome::Message(m)) => m,
-            other => panic!("ask: {other:?}"),
-        }
-    }
-
-    fn last_take(&mut self, name: &str, message: i64) -> Option<i64> {
-        let mut w = take_w(None, name, message);
-        if let Write::TakeReply { last, .. } = &mut w {
-            *last = true;
-        }
-        match self.write(w) {
-            Ok(Outcome::Reply(reply)) => reply.map(|m| m.id),
-            other => panic!("take: {other:?}"),
-        }
-    }
-
-    fn thread(&mut self, name: &str, id: i64) -> Vec<i64> {
-        match self.db.read(&Read::Thread {
-            name: name.into(),
-            id,
-        }) {
-            Ok(Outcome::Page(page)) => ids(&page),
-            other => panic!("thread: {other:?}"),
-        }
-    }
-}
-
-#[test]
-fn a_reply_is_taken_out_of_order_and_the_rest_of_the_inbox_stays() {
-    let mut bus = bus();
+pub fn a_reply_is_taken_out_of_order_and_the_rest_of_the_inbox_stays<S: Subject>(mut bus: Bus<S>) {
     let ask = bus.send("ann", "bob", "schema?");
     let before = bus.send("cy", "ann", "unrelated, earlier");
     assert_eq!(bus.take(None, "ann", ask.id), None, "no reply yet");
@@ -99,19 +21,17 @@ fn a_reply_is_taken_out_of_order_and_the_rest_of_the_inbox_stays() {
     assert_eq!(ids(&bus.consume("ann", 1)), [before.id]);
     assert_eq!(ids(&bus.consume("ann", 100)), [after.id]);
     assert_eq!(bus.consume("ann", 100), Page::default());
-    let Outcome::Status(status) = bus.read(Read::MessageStatus { id: reply.id }) else {
-        panic!()
-    };
+    let status = bus.db().message_status(reply.id).unwrap();
     assert_eq!(status.readers.len(), 1, "the taken reply has its receipt");
     assert!(status.unread.is_empty());
 }
 
-#[test]
-fn only_a_reply_to_the_asker_is_taken_and_a_consumed_one_is_not_handed_out_again() {
-    let mut bus = bus();
+pub fn only_a_reply_to_the_asker_is_taken_and_a_consumed_one_is_not_handed_out_again<S: Subject>(
+    mut bus: Bus<S>,
+) {
     let ask = bus.send("ann", "all", "who has the schema?");
-    bus.write(reply_w(None, "bob", "cy", ask.id)).unwrap(); // not for ann
-    bus.write(reply_w(None, "ann", "bob", ask.id)).unwrap(); // ann's own
+    bus.send_m(reply_w(None, "bob", "cy", ask.id)).unwrap(); // not for ann
+    bus.send_m(reply_w(None, "ann", "bob", ask.id)).unwrap(); // ann's own
     assert_eq!(bus.take(None, "ann", ask.id), None);
     let broadcast = bus.reply("bob", "all", ask.id);
     let direct = bus.reply("cy", "ann", ask.id);
@@ -125,41 +45,34 @@ fn only_a_reply_to_the_asker_is_taken_and_a_consumed_one_is_not_handed_out_again
     assert_eq!(bus.take(None, "ann", ask.id), None);
 }
 
-#[test]
-fn a_resent_ask_gets_the_same_reply_and_a_new_ask_a_new_one() {
-    let mut bus = bus();
-    let Ok(Outcome::Message(ask)) = bus.write(send_w(key(1), "ann", "bob", "ask", 5.0)) else {
-        panic!()
-    };
+pub fn a_resent_ask_gets_the_same_reply_and_a_new_ask_a_new_one<S: Subject>(mut bus: Bus<S>) {
+    let ask = bus
+        .send_m(send_w(key(1), "ann", "bob", "ask", 5.0))
+        .unwrap();
     assert_eq!(bus.take(key(1), "ann", ask.id), None);
     let first = bus.reply("bob", "ann", ask.id);
     let second = bus.reply("cy", "ann", ask.id);
     assert_eq!(bus.take(key(1), "ann", ask.id), Some(first.id));
     // The answer was lost in a crash: the resend sends nothing and takes the same reply.
     assert_eq!(
-        bus.write(send_w(key(1), "ann", "bob", "ask", 5.0)),
-        Ok(Outcome::Message(ask.clone()))
+        bus.send_m(send_w(key(1), "ann", "bob", "ask", 5.0)),
+        Ok(ask.clone())
     );
     assert_eq!(bus.take(key(1), "ann", ask.id), Some(first.id));
-    assert_eq!(bus.count("SELECT COUNT(*) FROM messages"), 3);
+    assert_eq!(bus.messages(), 3);
     assert_eq!(
-        bus.read(Read::Applied {
-            key: key(1).unwrap(),
-            kind: Keyed::Send
-        }),
-        Outcome::Applied(Some(Recorded::Message(ask.clone(), Some(first))))
+        bus.db().applied(&key(1).unwrap(), Keyed::Send),
+        Ok(Some(Recorded::Message(ask.clone(), Some(first))))
     );
     // The second reply is still unread, for the inbox.
     assert_eq!(ids(&bus.peek("ann", 100)), [second.id]);
 }
 
-#[test]
-fn the_record_of_an_ask_lives_as_long_as_its_wait() {
-    let mut bus = bus();
-    let Ok(Outcome::Message(ask)) = bus.write(send_w(key(1), "ann", "bob", "ask", 5.0)) else {
-        panic!()
-    };
-    let long = Write::TakeReply {
+pub fn the_record_of_an_ask_lives_as_long_as_its_wait<S: Subject>(mut bus: Bus<S>) {
+    let ask = bus
+        .send_m(send_w(key(1), "ann", "bob", "ask", 5.0))
+        .unwrap();
+    let long = TakeReply {
         key: key(1),
         name: "ann".into(),
         message: ask.id,
@@ -167,20 +80,20 @@ fn the_record_of_an_ask_lives_as_long_as_its_wait() {
         last: false,
         now: 5.0,
     };
-    assert_eq!(bus.write(long), Ok(Outcome::Reply(None)));
+    assert_eq!(bus.take_m(long), Ok(None));
     // Twenty minutes later (past the usual memory of a key) the send is still recorded.
-    bus.write(send_w(None, "cy", "dee", "later", 5.0 + 1200.0))
+    bus.send_m(send_w(None, "cy", "dee", "later", 5.0 + 1200.0))
         .unwrap();
     assert_eq!(
-        bus.write(send_w(key(1), "ann", "bob", "ask", 5.0 + 1200.0)),
-        Ok(Outcome::Message(ask))
+        bus.send_m(send_w(key(1), "ann", "bob", "ask", 5.0 + 1200.0)),
+        Ok(ask)
     );
-    assert_eq!(bus.count("SELECT COUNT(*) FROM messages"), 2);
+    assert_eq!(bus.messages(), 2);
 }
 
-#[test]
-fn a_thread_is_the_whole_chain_with_its_branches_as_far_as_the_reader_sees() {
-    let mut bus = bus();
+pub fn a_thread_is_the_whole_chain_with_its_branches_as_far_as_the_reader_sees<S: Subject>(
+    mut bus: Bus<S>,
+) {
     let root = bus.send("ann", "bob", "login change?");
     let r1 = bus.reply("bob", "ann", root.id);
     let r2 = bus.reply("cy", "all", root.id);
@@ -201,17 +114,16 @@ fn a_thread_is_the_whole_chain_with_its_branches_as_far_as_the_reader_sees() {
     // Reading a thread consumes nothing.
     assert_eq!(bus.peek("ann", 100).pending, 4);
     assert!(matches!(
-        bus.db.read(&Read::Thread {
-            name: "ann".into(),
-            id: 999
-        }),
+        bus.db().thread("ann", 999),
         Err(StoreError::UnknownMessage(999))
     ));
 }
 
-#[test]
-fn while_an_ask_waits_its_replies_are_its_own_and_the_inbox_cursor_stays_before_them() {
-    let mut bus = bus();
+pub fn while_an_ask_waits_its_replies_are_its_own_and_the_inbox_cursor_stays_before_them<
+    S: Subject,
+>(
+    mut bus: Bus<S>,
+) {
     let ask = bus.ask(None, "ann", "bob");
     let reply = bus.reply("bob", "ann", ask.id);
     let other = bus.send("cy", "ann", "other mail");
@@ -233,24 +145,21 @@ fn while_an_ask_waits_its_replies_are_its_own_and_the_inbox_cursor_stays_before_
         [late.id],
         "a later reply is mail"
     );
-    assert_eq!(bus.count("SELECT COUNT(*) FROM temp.asks"), 0);
+    assert_eq!(bus.rows(Rows::Reservations), 0);
 }
 
-#[test]
-fn an_ask_that_stops_waiting_takes_what_came_or_leaves_later_replies_as_mail() {
-    let mut bus = bus();
+pub fn an_ask_that_stops_waiting_takes_what_came_or_leaves_later_replies_as_mail<S: Subject>(
+    mut bus: Bus<S>,
+) {
     let ask = bus.ask(None, "ann", "bob");
     assert_eq!(bus.last_take("ann", ask.id), None, "timed out");
     let late = bus.reply("bob", "ann", ask.id);
     assert_eq!(ids(&bus.peek("ann", 100)), [late.id]);
     // A resent ask holds the reservation again, as long as one of them still waits.
-    let Ok(Outcome::Message(resent)) = bus.write(ask_w(key(7), "cy", "bob")) else {
+    let Ok(resent) = bus.ask_m(ask_w(key(7), "cy", "bob")) else {
         panic!()
     };
-    assert_eq!(
-        bus.write(ask_w(key(7), "cy", "bob")),
-        Ok(Outcome::Message(resent.clone()))
-    );
+    assert_eq!(bus.ask_m(ask_w(key(7), "cy", "bob")), Ok(resent.clone()));
     assert_eq!(
         bus.last_take("cy", resent.id),
         None,
@@ -270,16 +179,13 @@ fn an_ask_that_stops_waiting_takes_what_came_or_leaves_later_replies_as_mail() {
     assert!(bus.peek("cy", 100).messages.is_empty(), "taken, not mail");
 }
 
-#[test]
-fn reservations_go_with_the_connection_and_leave_the_reply_unread() {
-    let mut bus = bus();
+pub fn reservations_go_with_a_restart_and_leave_the_reply_unread<S: Subject>(mut bus: Bus<S>) {
     let ask = bus.ask(None, "ann", "bob");
     let reply = bus.reply("bob", "ann", ask.id);
     let other = bus.send("cy", "ann", "other");
     assert_eq!(ids(&bus.consume("ann", 100)), [other.id]);
     // busd restarts (a crash, say) before the ask took its reply.
-    let path = bus.dir.path().join("bus.db");
-    bus.db = SqliteBackend::open(&path).unwrap();
+    bus.subject.restart();
     assert_eq!(
         ids(&bus.consume("ann", 100)),
         [reply.id],

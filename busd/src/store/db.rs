@@ -1,0 +1,348 @@
+//! The database thread and [`Db`], its typed handle.
+//!
+//! Each call is queued as a type-erased job that answers on its own typed oneshot, so no
+//! caller ever receives an answer of the wrong shape. The thread takes what is queued (up to
+//! [`MAX_BATCH`]), answers the reads at once, runs the writes in one transaction and answers
+//! them only once it has committed. Commands in one batch are concurrent from their clients'
+//! point of view (none waited for another's answer), so answering reads before the batch's
+//! writes is linearizable.
+
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+use super::{
+    AgentRow, Backend, Claim, ClaimRow, CommitListener, Consume, Counts, Keyed, MessageRow,
+    MessageStatusRow, NewMessage, Page, Recorded, Register, Release, RequestKey, SetState,
+    StateRow, StoreError, Tail, TakeReply, TokenCreate, TokenRow, Tx,
+};
+
+/// The most commands taken into one batch.
+const MAX_BATCH: usize = 512;
+
+/// A read, answering on its own channel.
+type ReadJob = Box<dyn FnOnce(&mut dyn Backend) + Send>;
+
+/// A write queued for the next transaction.
+trait WriteJob: Send {
+    /// The time the write happens at (the transaction forgets keys older than its writes).
+    fn now(&self) -> f64;
+    /// Apply it; the answer waits for the commit.
+    fn apply(self: Box<Self>, tx: &mut dyn Tx) -> Box<dyn Answer>;
+    /// The transaction failed before the write was applied.
+    fn fail(self: Box<Self>, error: &StoreError);
+}
+
+/// A write's result, held until its transaction has committed or failed.
+trait Answer: Send {
+    fn send(self: Box<Self>, commit: Result<(), &StoreError>);
+}
+
+struct QueuedWrite<T, F> {
+    now: f64,
+    apply: F,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+struct Held<T> {
+    result: Result<T, StoreError>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> WriteJob for QueuedWrite<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut dyn Tx) -> Result<T, StoreError> + Send + 'static,
+{
+    fn now(&self) -> f64 {
+        self.now
+    }
+
+    fn apply(self: Box<Self>, tx: &mut dyn Tx) -> Box<dyn Answer> {
+        let result = (self.apply)(tx);
+        Box::new(Held {
+            result,
+            reply: self.reply,
+        })
+    }
+
+    fn fail(self: Box<Self>, error: &StoreError) {
+        let _ = self.reply.send(Err(error.clone()));
+    }
+}
+
+impl<T: Send + 'static> Answer for Held<T> {
+    fn send(self: Box<Self>, commit: Result<(), &StoreError>) {
+        let answer = match commit {
+            Ok(()) => self.result,
+            Err(e) => Err(e.clone()),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+enum Job {
+    Read(ReadJob),
+    Write(Box<dyn WriteJob>),
+    /// Commit what is queued, close the backend, refuse everything after.
+    Close(oneshot::Sender<()>),
+}
+
+/// A cheap, cloneable handle to the database thread: one typed method per operation.
+#[derive(Clone)]
+pub struct Db {
+    tx: std_mpsc::Sender<Job>,
+}
+
+impl Db {
+    /// Start the database thread. It ends, closing the backend, once every [`Db`] is dropped.
+    pub fn spawn<L: CommitListener>(
+        backend: Box<dyn Backend>,
+        listener: L,
+    ) -> std::io::Result<(Db, JoinHandle<Result<(), StoreError>>)> {
+        let (tx, rx) = std_mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("busd-db".into())
+            .spawn(move || run(backend, listener, rx))?;
+        Ok((Db { tx }, thread))
+    }
+
+    /// Finish what is queued, then close the backend (checkpoint). Later commands fail with
+    /// `StoreError::Closed`.
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Job::Close(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&mut dyn Backend) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let job: ReadJob = Box::new(move |backend| {
+            let _ = tx.send(read(backend));
+        });
+        self.tx
+            .send(Job::Read(job))
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        now: f64,
+        apply: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let job = Box::new(QueuedWrite { now, apply, reply });
+        self.tx
+            .send(Job::Write(job))
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub async fn peek(&self, name: &str, limit: u32) -> Result<Page, StoreError> {
+        let name = name.to_owned();
+        self.read(move |b| b.peek(&name, limit)).await
+    }
+
+    /// Hold `name` against the sessions of other busd on a shared store (see
+    /// [`Backend::hold`]): on the database thread's connection, as the reads are.
+    pub async fn hold(&self, name: &str, now: f64) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        self.read(move |b| b.hold(&name, now)).await
+    }
+
+    pub async fn let_go(&self, name: &str) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.read(move |b| b.let_go(&name)).await
+    }
+
+    pub async fn held_elsewhere(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|b| b.held_elsewhere()).await
+    }
+
+    pub async fn agents(&self) -> Result<Vec<AgentRow>, StoreError> {
+        self.read(|b| b.agents()).await
+    }
+
+    pub async fn resolve(&self, session_id: &str) -> Result<Option<String>, StoreError> {
+        let session_id = session_id.to_owned();
+        self.read(move |b| b.resolve(&session_id)).await
+    }
+
+    pub async fn message_status(&self, id: i64) -> Result<MessageStatusRow, StoreError> {
+        self.read(move |b| b.message_status(id)).await
+    }
+
+    pub async fn state(
+        &self,
+        key: Option<&str>,
+        with_values: bool,
+    ) -> Result<Vec<StateRow>, StoreError> {
+        let key = key.map(str::to_owned);
+        self.read(move |b| b.state(key.as_deref(), with_values))
+            .await
+    }
+
+    pub async fn claims(&self, now: f64) -> Result<Vec<ClaimRow>, StoreError> {
+        self.read(move |b| b.claims(now)).await
+    }
+
+    pub async fn tail(&self, after: Option<i64>, limit: u32) -> Result<Tail, StoreError> {
+        self.read(move |b| b.tail(after, limit)).await
+    }
+
+    pub async fn counts(&self, now: f64) -> Result<Counts, StoreError> {
+        self.read(move |b| b.counts(now)).await
+    }
+
+    pub async fn applied(
+        &self,
+        key: RequestKey,
+        kind: Keyed,
+    ) -> Result<Option<Recorded>, StoreError> {
+        self.read(move |b| b.applied(&key, kind)).await
+    }
+
+    pub async fn thread(&self, name: &str, id: i64) -> Result<Page, StoreError> {
+        let name = name.to_owned();
+        self.read(move |b| b.thread(&name, id)).await
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        self.read(|b| b.tokens()).await
+    }
+
+    pub async fn register(&self, w: Register) -> Result<(AgentRow, u64), StoreError> {
+        self.write(w.now, move |tx| tx.register(&w)).await
+    }
+
+    pub async fn touch(&self, name: &str, now: f64) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.write(now, move |tx| tx.touch(&name, now)).await
+    }
+
+    pub async fn send(&self, w: NewMessage) -> Result<MessageRow, StoreError> {
+        self.write(w.now, move |tx| tx.send(&w)).await
+    }
+
+    pub async fn ask(&self, w: NewMessage) -> Result<MessageRow, StoreError> {
+        self.write(w.now, move |tx| tx.ask(&w)).await
+    }
+
+    pub async fn consume(&self, w: Consume) -> Result<Page, StoreError> {
+        self.write(w.now, move |tx| tx.consume(&w)).await
+    }
+
+    pub async fn set_state(&self, w: SetState) -> Result<i64, StoreError> {
+        self.write(w.now, move |tx| tx.set_state(&w)).await
+    }
+
+    pub async fn claim(&self, w: Claim) -> Result<ClaimRow, StoreError> {
+        self.write(w.now, move |tx| tx.claim(&w)).await
+    }
+
+    pub async fn release(&self, w: Release) -> Result<bool, StoreError> {
+        self.write(w.now, move |tx| tx.release(&w)).await
+    }
+
+    pub async fn take_reply(&self, w: TakeReply) -> Result<Option<MessageRow>, StoreError> {
+        self.write(w.now, move |tx| tx.take_reply(&w)).await
+    }
+
+    pub async fn mark_read(&self, name: &str, id: i64, now: f64) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.write(now, move |tx| tx.mark_read(&name, id, now))
+            .await
+    }
+
+    pub async fn token_create(&self, w: TokenCreate) -> Result<(), StoreError> {
+        self.write(w.now, move |tx| tx.token_create(&w)).await
+    }
+
+    pub async fn token_revoke(&self, name: &str, now: f64) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        self.write(now, move |tx| tx.token_revoke(&name)).await
+    }
+
+    pub async fn token_used(&self, name: &str, now: f64) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.write(now, move |tx| tx.token_used(&name, now)).await
+    }
+}
+
+fn run<L: CommitListener>(
+    mut backend: Box<dyn Backend>,
+    listener: L,
+    rx: std_mpsc::Receiver<Job>,
+) -> Result<(), StoreError> {
+    let mut writes: Vec<Box<dyn WriteJob>> = Vec::new();
+    let mut closed = None;
+    while closed.is_none() {
+        let Ok(first) = rx.recv() else { break };
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(job) = next {
+            match job {
+                Job::Read(read) => read(&mut *backend),
+                Job::Write(write) => writes.push(write),
+                Job::Close(reply) => {
+                    closed = Some(reply);
+                    break;
+                }
+            }
+            taken += 1;
+            next = if taken < MAX_BATCH {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if !writes.is_empty() {
+            commit(&mut *backend, &listener, &mut writes);
+        }
+    }
+    drop(rx);
+    let result = backend.close();
+    if let Some(reply) = closed {
+        let _ = reply.send(());
+    }
+    result
+}
+
+/// Apply `writes` in one transaction, answer each, and report what was committed.
+fn commit(
+    backend: &mut dyn Backend,
+    listener: &impl CommitListener,
+    writes: &mut Vec<Box<dyn WriteJob>>,
+) {
+    let now = writes.iter().map(|w| w.now()).fold(f64::MIN, f64::max);
+    let count = writes.len();
+    let mut answers = Vec::with_capacity(count);
+    let committed = backend.transaction(now, &mut |tx| {
+        answers.extend(writes.drain(..).map(|w| w.apply(tx)));
+    });
+    match committed {
+        Ok(events) => {
+            for answer in answers {
+                answer.send(Ok(()));
+            }
+            if !events.is_empty() {
+                listener.committed(&events);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, writes = count, "commit failed");
+            for answer in answers {
+                answer.send(Err(&e));
+            }
+            for write in writes.drain(..) {
+                write.fail(&e);
+            }
+        }
+    }
+}
