@@ -82,7 +82,8 @@ pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>, _slot: OwnedSemap
     });
 
     let (replies, outbox) = mpsc::channel::<Reply>(OUTBOX);
-    let writer_task = tokio::spawn(crate::outbox::write_replies(outbox, writer));
+    let protocol = ctx.hello.protocol;
+    let writer_task = tokio::spawn(crate::outbox::write_replies(outbox, writer, protocol));
 
     let calls_left = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let waits_left = Arc::new(Semaphore::new(MAX_WAITING));

@@ -21,6 +21,10 @@ struct Args {
     /// Announce this protocol version instead of ours (tests of version handling).
     #[arg(long, hide = true)]
     announce_protocol: Option<u32>,
+    /// The name this machine goes by on a shared bus: `agents` shows it beside the sessions
+    /// connected to this busd [default: BUS_HOST, else the host name]
+    #[arg(long, value_name = "NAME")]
+    host: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -110,6 +114,9 @@ fn serve(args: Args) -> anyhow::Result<()> {
         config.log_path = std::env::var_os("BUS_LOG_FILE").map(PathBuf::from);
         if let Some(p) = args.announce_protocol {
             config.protocol = p;
+        }
+        if let Some(host) = args.host.filter(|h| !h.trim().is_empty()) {
+            config.host = host.trim().to_owned();
         }
         let daemon = match Daemon::open(config) {
             Ok(daemon) => daemon,

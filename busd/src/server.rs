@@ -33,7 +33,7 @@ pub struct Daemon {
 impl Daemon {
     /// Open (create or upgrade) the database and start its thread.
     pub fn open(config: Config) -> anyhow::Result<Daemon> {
-        let mut backend = store::open(&config.paths)?;
+        let mut backend = store::open(&config.paths, &config.host)?;
         let hub = Arc::new(Hub::new());
         backend.watch_others(Box::new(hub.clone()));
         let (db, db_thread) =

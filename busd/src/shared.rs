@@ -32,6 +32,8 @@ pub struct Config {
     pub remove_socket: bool,
     /// How long in-flight calls may take to finish at shutdown.
     pub drain_timeout: Duration,
+    /// The name this machine goes by: `agents` shows it beside the sessions connected here.
+    pub host: String,
 }
 
 impl Config {
@@ -42,6 +44,7 @@ impl Config {
             protocol: proto::PROTOCOL_VERSION,
             remove_socket: true,
             drain_timeout: Duration::from_secs(5),
+            host: proto::host::machine_name(),
         }
     }
 }

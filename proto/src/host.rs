@@ -154,8 +154,17 @@ pub fn tool_search(tools: &[&str]) -> String {
     format!("ToolSearch query \"select:{}\"", names.join(","))
 }
 
-/// This machine's host name (`gethostname`), or "this machine" when it has none.
+/// The name this machine goes by on the bus (`agents` shows it beside the sessions connected
+/// to its busd): `BUS_HOST` when set, else its host name (`gethostname`), or "this machine"
+/// when it has none.
 pub fn machine_name() -> String {
+    if let Some(name) = std::env::var("BUS_HOST")
+        .ok()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+    {
+        return name;
+    }
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it on
     // success (we keep the last byte 0 either way).

@@ -14,6 +14,7 @@ pub mod frame;
 pub mod handshake;
 pub mod host;
 pub mod limits;
+pub mod older;
 pub mod overlap;
 pub mod paths;
 pub mod private;
@@ -30,11 +31,12 @@ pub use wire::*;
 /// The version of the protocol spoken after the handshake. Bump it whenever [`Request`],
 /// [`Response`] or any type inside them changes shape: postcard is not self-describing.
 /// 3 added `Request::{AwaitParked, MarkRead, Watch}` and `Response::{Stopped, Parked,
-/// Changed}` at the ends of the enums.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// Changed}` at the ends of the enums; 4 added `Agent::host`.
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The oldest protocol busd still serves: a protocol 2 client decodes every answer busd
-/// gives it (busd sends it none of protocol 3's variants) and sees waits end as before.
+/// gives it (busd sends it none of the later variants, and agents in their old shape:
+/// [`older`]) and sees waits end as before.
 pub const PROTOCOL_OLDEST: u32 = 2;
 
 /// The version of the claude-bus binaries, reported by `bus status` and in the handshake.

@@ -362,6 +362,10 @@ pub struct Agent {
     pub seconds_ago: f64,
     /// Listed agents whose owns globs or claimed paths intersect this one's.
     pub overlaps: Vec<String>,
+    /// The machine the session holding the name is on (its busd's host name); none while
+    /// no session holds it. Protocol 4 on ([`crate::older`]).
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 /// Result of `agents`.

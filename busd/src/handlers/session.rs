@@ -178,20 +178,25 @@ impl Handler<'_> {
         let now = now();
         let rows = self.db().agents().await.map_err(refusal)?;
         let claims = self.db().claims(now).await.map_err(refusal)?;
-        let elsewhere: std::collections::HashSet<String> = self
+        // The names sessions of other busd hold, with the machine each is on.
+        let elsewhere: std::collections::HashMap<String, String> = self
             .db()
             .held_elsewhere()
             .await
             .map_err(refusal)?
             .into_iter()
-            .map(|(name, _host)| name)
             .collect();
+        let here = &self.shared.config.host;
         let presence = &self.shared.presence;
         let mut agents: Vec<Agent> = rows
             .into_iter()
             .filter_map(|row| {
-                let connected =
-                    presence.holder(&row.name).is_some() || elsewhere.contains(&row.name);
+                let host = if presence.holder(&row.name).is_some() {
+                    Some(here.clone())
+                } else {
+                    elsewhere.get(&row.name).cloned()
+                };
+                let connected = host.is_some();
                 let last_seen = if connected { now } else { row.last_seen };
                 let seconds_ago = (now - last_seen).max(0.0);
                 let recent = seconds_ago <= active_within;
@@ -213,6 +218,7 @@ impl Handler<'_> {
                     last_seen: rfc3339(last_seen),
                     seconds_ago: (seconds_ago * 10.0).round() / 10.0,
                     overlaps: Vec::new(),
+                    host,
                 })
             })
             .collect();

@@ -159,15 +159,19 @@ pub trait CommitListener: Send + 'static {
 
 /// Open (creating or upgrading) the store that `paths.db` names: a `postgres://` URL is a
 /// database shared with other busd, a file path a SQLite database of this busd's own. The one
-/// place that chooses a backend.
-pub fn open(paths: &BusPaths) -> anyhow::Result<Box<dyn Backend>> {
+/// place that chooses a backend. `host` is the name this machine goes by: a shared store
+/// records it beside each name a session here holds.
+pub fn open(paths: &BusPaths, host: &str) -> anyhow::Result<Box<dyn Backend>> {
     if paths.is_shared() {
         // The client blocks on a runtime of its own, which may not start inside busd's:
         // it connects on a thread of its own, as it later runs on the database thread.
         let url = paths.db.to_string_lossy().into_owned();
-        let opened = std::thread::spawn(move || postgres::PgBackend::open(&url))
-            .join()
-            .map_err(|_| anyhow::anyhow!("opening the shared bus database panicked"))?;
+        let host = host.to_owned();
+        let opened = std::thread::spawn(move || {
+            postgres::PgBackend::open(&url).map(|backend| backend.on_host(host))
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("opening the shared bus database panicked"))?;
         return Ok(Box::new(opened?));
     }
     Ok(Box::new(sqlite::SqliteBackend::open(&paths.db)?))

@@ -158,6 +158,12 @@ impl PgBackend {
         Ok(backend)
     }
 
+    /// The name this machine goes by in `agents` (the host name unless told otherwise).
+    pub fn on_host(mut self, host: String) -> PgBackend {
+        self.host = host;
+        self
+    }
+
     /// Make `client` the backend's connection.
     fn adopt(&mut self, mut client: postgres::Client) -> Result<(), StoreError> {
         let server = self.target.server();

@@ -46,8 +46,8 @@ async fn two_machines() -> Option<(TempBus, TempBus)> {
     let url = testkit::postgres::cluster()?.database();
     let mut a = TempBus::shared(&url);
     let mut b = TempBus::shared(&url);
-    a.spawn(&[]).await;
-    b.spawn(&[]).await;
+    a.spawn(&["--host", "machine-a"]).await;
+    b.spawn(&["--host", "machine-b"]).await;
     Some((a, b))
 }
 
@@ -163,13 +163,21 @@ async fn a_name_held_on_one_busd_is_refused_on_the_other_until_that_busd_dies() 
     let other = b.session().await;
     let refused = other.err("register", json!({"name": "alice"})).await;
     assert!(refused.contains("another machine"), "{refused}");
-    // Both machines see alice connected.
+    // Both machines see alice connected, and each session with the machine it is on.
+    other.ok("register", json!({"name": "bob"})).await;
+    let alice_on_a = alice.ok("agents", json!({})).await;
     let agents = other.ok("agents", json!({})).await;
-    let listed = agents.to_string();
-    assert!(
-        listed.contains("alice") && listed.contains("online"),
-        "{agents}"
-    );
+    for agents in [&alice_on_a, &agents] {
+        let host_of = |name: &str| {
+            let list = agents["agents"].as_array().expect("a list of agents");
+            let entry = list.iter().find(|a| a["name"] == name);
+            let entry = entry.unwrap_or_else(|| panic!("{name} missing: {agents}"));
+            assert_eq!(entry["status"], "online", "{agents}");
+            entry["host"].clone()
+        };
+        assert_eq!(host_of("alice"), "machine-a", "{agents}");
+        assert_eq!(host_of("bob"), "machine-b", "{agents}");
+    }
 
     // Machine A goes: its session frozen, its busd killed.
     let shim = alice.pid.expect("the shim's pid");

@@ -177,4 +177,76 @@ async fn a_client_of_the_older_protocol_is_still_served() {
     );
     let reply = raw.call(1, Request::Whoami).await;
     assert!(matches!(reply.body, Ok(Response::Identity(_))), "{reply:?}");
+
+    // `agents` in the shape it had before protocol 4 added the host: an older client decodes
+    // it field for field.
+    let register = Request::Register {
+        name: "old".into(),
+        role: Some("legacy".into()),
+        owns: None,
+    };
+    let reply = raw.call(2, register).await;
+    assert!(
+        matches!(reply.body, Ok(Response::Registered(_))),
+        "{reply:?}"
+    );
+    let agents = Request::Agents {
+        active_within: 60.0,
+        all: false,
+    };
+    raw.send(&proto::Envelope {
+        id: 3,
+        body: agents,
+    })
+    .await;
+    let frame = raw.recv_frame().await.expect("busd answers");
+    let reply: OldReply = proto::frame::decode(&frame).expect("the old shape");
+    assert!(
+        proto::frame::decode::<proto::Reply>(&frame).is_err(),
+        "written in the new shape"
+    );
+    let Ok(OldResponse::Agents(list)) = reply.body else {
+        panic!("{reply:?}");
+    };
+    assert_eq!(list.agents.len(), 1, "{list:?}");
+    assert_eq!(list.agents[0].name, "old");
+    assert_eq!(list.agents[0].role, "legacy");
+    assert!(list.agents[0].connected);
+}
+
+/// A reply as clients of protocols 2 and 3 decode it, up to `agents`.
+#[derive(Debug, serde::Deserialize)]
+struct OldReply {
+    #[allow(dead_code)]
+    id: u64,
+    body: Result<OldResponse, proto::WireError>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+enum OldResponse {
+    #[allow(dead_code)]
+    Registered(proto::Registered),
+    #[allow(dead_code)]
+    Identity(proto::Identity),
+    Agents(OldList),
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct OldList {
+    agents: Vec<OldAgent>,
+}
+
+/// `Agent` before protocol 4.
+#[derive(Debug, serde::Deserialize)]
+#[allow(dead_code)]
+struct OldAgent {
+    name: String,
+    role: String,
+    owns: Vec<String>,
+    status: proto::AgentStatus,
+    connected: bool,
+    waiting: bool,
+    last_seen: String,
+    seconds_ago: f64,
+    overlaps: Vec<String>,
 }

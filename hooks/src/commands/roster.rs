@@ -31,6 +31,7 @@ pub async fn agents(client: &Bus, json: bool, all: bool, active_within: f64) -> 
             vec![
                 a.name.clone(),
                 status.to_owned(),
+                dash(a.host.as_deref().unwrap_or("")),
                 dash(&a.role),
                 dash(&a.owns.join(", ")),
                 seen,
@@ -38,7 +39,7 @@ pub async fn agents(client: &Bus, json: bool, all: bool, active_within: f64) -> 
             ]
         })
         .collect();
-    let header = ["NAME", "STATUS", "ROLE", "OWNS", "SEEN", "OVERLAPS"];
+    let header = ["NAME", "STATUS", "HOST", "ROLE", "OWNS", "SEEN", "OVERLAPS"];
     say!("{}", output::listing("no agents", &header, &rows))?;
     Ok(())
 }

@@ -156,15 +156,24 @@ pub fn context(name: &str, agents: &AgentList, unread: u64, claims: &ClaimList) 
         proto::host::tool_search(&["inbox", "send", "agents"])
     );
 
+    // On a bus shared across machines, say where the sessions on other machines are.
+    let my_host = me.and_then(|m| m.host.as_deref());
     let online: Vec<String> = agents
         .agents
         .iter()
         .filter(|a| a.name != name && a.status == AgentStatus::Online)
         .map(|a| {
-            if a.role.is_empty() {
+            let mut about = Vec::new();
+            if !a.role.is_empty() {
+                about.push(clip(&a.role, 40));
+            }
+            if let Some(host) = a.host.as_deref().filter(|h| Some(*h) != my_host) {
+                about.push(format!("on {}", clip(host, 40)));
+            }
+            if about.is_empty() {
                 a.name.clone()
             } else {
-                format!("{} ({})", a.name, clip(&a.role, 40))
+                format!("{} ({})", a.name, about.join(", "))
             }
         })
         .collect();
@@ -252,6 +261,7 @@ mod tests {
             last_seen: "2026-01-01T00:00:00Z".into(),
             seconds_ago: 0.0,
             overlaps: vec![],
+            host: online.then(|| "laptop".into()),
         }
     }
 
@@ -364,5 +374,23 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("web/index.ts"), "{text}");
+    }
+
+    #[test]
+    fn context_says_which_machine_a_peer_on_another_one_is_on() {
+        let mut build = agent("build", "", &[], true);
+        build.host = Some("buildbox".into());
+        let agents = AgentList {
+            agents: vec![
+                agent("api", "backend", &[], true),
+                agent("web", "frontend", &[], true),
+                build,
+            ],
+        };
+        let text = context("api", &agents, 0, &ClaimList { claims: vec![] });
+        assert!(
+            text.contains("Online: web (frontend), build (on buildbox)."),
+            "{text}"
+        );
     }
 }

@@ -81,6 +81,7 @@ async fn agents_state_claims_and_status_as_json() {
         keys(a),
         [
             "connected",
+            "host",
             "last_seen",
             "name",
             "overlaps",
@@ -95,6 +96,8 @@ async fn agents_state_claims_and_status_as_json() {
         (&a["name"], &a["status"]),
         (&json!("api"), &json!("online"))
     );
+    // A session connected here is on this machine.
+    assert_eq!(a["host"], json!(proto::host::machine_name()), "{a}");
 
     let set = bus
         .bus(&["state", "set", "plan", "v1", "--as", "api", "--json"])

@@ -34,7 +34,8 @@ function rows(tbody, list) {
 function drawAgents() {
   rows($("agents").tBodies[0], snapshot.agents.map((a) => {
     const tr = el("tr", a.overlaps.length ? { class: "overlap" } : {},
-      el("td", {}, a.name), el("td", {}, a.role), el("td", { class: a.status }, a.status),
+      el("td", {}, a.name), el("td", {}, a.role), el("td", {}, a.host || ""),
+      el("td", { class: a.status }, a.status),
       el("td", {}, a.waiting ? "waiting" : ""),
       el("td", {}, a.connected ? "now" : ago(now() - Date.parse(a.last_seen))),
       el("td", {}, a.owns.join(" ")), el("td", {}, a.overlaps.length ? "⚠ " + a.overlaps.join(", ") : ""));

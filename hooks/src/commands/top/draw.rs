@@ -120,6 +120,7 @@ fn draw_agents(frame: &mut Frame, area: Rect, app: &App, now: f64) {
         let row = Row::new(vec![
             Cell::from(a.name.clone()),
             Cell::from(a.role.clone()),
+            Cell::from(a.host.clone().unwrap_or_default()),
             Cell::from(status),
             Cell::from(if a.waiting { "wait" } else { "" }),
             Cell::from(seen),
@@ -136,13 +137,25 @@ fn draw_agents(frame: &mut Frame, area: Rect, app: &App, now: f64) {
         [
             Constraint::Length(14),
             Constraint::Length(10),
+            Constraint::Length(10),
             Constraint::Length(7),
             Constraint::Length(4),
             Constraint::Length(4),
             Constraint::Min(10),
         ],
     )
-    .header(Row::new(["name", "role", "status", "", "seen", "owns (⚠ overlaps)"]).dim())
+    .header(
+        Row::new([
+            "name",
+            "role",
+            "host",
+            "status",
+            "",
+            "seen",
+            "owns (⚠ overlaps)",
+        ])
+        .dim(),
+    )
     .row_highlight_style(highlight(app, Pane::Agents))
     .block(block(
         format!(" agents ({}) ", agents.len()),
