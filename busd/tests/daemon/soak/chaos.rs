@@ -74,13 +74,32 @@ struct Work {
     asks: (u64, u64),
 }
 
+/// Crash chaos on one machine's bus (SQLite).
 pub async fn run(settings: &Settings) -> Vec<Row> {
+    chaos(settings, "crash chaos", vec![TempBus::empty()]).await
+}
+
+/// Crash chaos on a bus shared over PostgreSQL by two machines (two busd, each with its own
+/// socket folder): the sessions are spread over both and either busd is killed; or one row
+/// saying why it was skipped.
+pub async fn shared(settings: &Settings) -> Vec<Row> {
+    let Some(cluster) = testkit::postgres::cluster() else {
+        let mut row = Row::new("shared chaos");
+        row.note("skipped: no PostgreSQL (initdb) on this machine".into());
+        return vec![row];
+    };
+    let url = cluster.database();
+    let machines = vec![TempBus::shared(&url), TempBus::shared(&url)];
+    chaos(settings, "shared chaos", machines).await
+}
+
+/// Session `i` is on machine `i % machines.len()`.
+async fn chaos(settings: &Settings, label: &str, machines: Vec<TempBus>) -> Vec<Row> {
     let mut rows = vec![
-        Row::new("crash chaos: messages"),
-        Row::new("crash chaos: state"),
-        Row::new("crash chaos: claims"),
+        Row::new(&format!("{label}: messages")),
+        Row::new(&format!("{label}: state")),
+        Row::new(&format!("{label}: claims")),
     ];
-    let bus = TempBus::empty();
     let shims = if shim_exe().is_some() {
         settings.shims
     } else {
@@ -90,6 +109,7 @@ pub async fn run(settings: &Settings) -> Vec<Row> {
     let names: Vec<String> = (0..settings.sessions).map(|i| format!("s{i}")).collect();
     let mut sessions = Vec::new();
     for (i, name) in names.iter().enumerate() {
+        let bus = &machines[i % machines.len()];
         let session = if i < shims {
             let log = bus.dir.path().join(format!("shim-{name}.log"));
             Session::Shim(Arc::new(Shim::start(&bus.paths, &[], &log).await))
@@ -128,9 +148,12 @@ pub async fn run(settings: &Settings) -> Vec<Row> {
         )));
     }
     let stop_kills = CancellationToken::new();
+    let targets = machines
+        .iter()
+        .map(|bus| (bus.paths.clone(), Client::new(bus.autostart_options())))
+        .collect();
     let monkey = tokio::spawn(monkey(
-        bus.paths.clone(),
-        Client::new(bus.autostart_options()),
+        targets,
         settings.kills,
         settings.kill_pace,
         stop_kills.clone(),
@@ -164,13 +187,17 @@ pub async fn run(settings: &Settings) -> Vec<Row> {
     for note in monkey_notes {
         rows[0].error(note);
     }
-    let checker = Client::new(bus.autostart_options());
+    let checker = Client::new(machines[0].autostart_options());
     shared.ledger.settle(&names, &mut rows[0]);
     let (acked, maybe) = shared.ledger.counts();
     rows[0].operations = acked + maybe;
-    let starts = bus.log().matches("busd serving").count();
+    let starts: usize = machines
+        .iter()
+        .map(|bus| bus.log().matches("busd serving").count())
+        .sum();
     rows[0].note(format!(
-        "{kills} kill -9 of busd, {starts} starts; {acked} sends acknowledged, {maybe} failed (maybe applied); {shims} of {} sessions are bus-shim processes",
+        "{kills} kill -9 of busd, {starts} starts on {} machine(s); {acked} sends acknowledged, {maybe} failed (maybe applied); {shims} of {} sessions are bus-shim processes",
+        machines.len(),
         names.len()
     ));
     rows[0].note(format!(
@@ -182,7 +209,11 @@ pub async fn run(settings: &Settings) -> Vec<Row> {
     }
     check_state(&checker, &appends, &mut rows[1]).await;
     check_claims(&checker, &held, &mut rows[2]).await;
-    let _ = checker.call(Request::Shutdown).await;
+    for bus in &machines {
+        let _ = Client::new(bus.options(proto::ClientKind::Cli))
+            .call(Request::Shutdown)
+            .await;
+    }
     drop(sessions);
     rows
 }

@@ -13,7 +13,8 @@
 //! `SOAK_SESSIONS` (8) and `SOAK_SHIMS` (how many of them are real bus-shim processes, 2),
 //! `SOAK_CLIENTS` (load clients, 200), `SOAK_ROUNDS` (rounds of client faults, 1),
 //! `SOAK_CASES` (cases per property, 64), `SOAK_SEED` (random seed; printed), `SOAK_ONLY`
-//! (a comma-separated subset of `chaos,faults,hostile,load`).
+//! (a comma-separated subset of `chaos,shared,faults,hostile,load`; `shared` is crash chaos on
+//! a bus two busd share over PostgreSQL, skipped without `initdb` unless `BUS_PG_REQUIRE=1`).
 
 mod chaos;
 mod ledger;
@@ -210,6 +211,9 @@ async fn soak() {
     if settings.runs("chaos") {
         rows.extend(chaos::run(&settings).await);
     }
+    if settings.runs("shared") {
+        rows.extend(chaos::shared(&settings).await);
+    }
     if settings.runs("faults") {
         rows.push(client_faults(&settings).await);
     }
@@ -223,7 +227,7 @@ async fn soak() {
     }
     assert!(
         !rows.is_empty(),
-        "SOAK_ONLY names no scenario: use chaos, faults, hostile or load"
+        "SOAK_ONLY names no scenario: use chaos, shared, faults, hostile or load"
     );
 
     println!("\n{}", table(&rows));

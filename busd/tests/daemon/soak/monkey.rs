@@ -12,13 +12,14 @@ use super::Rng;
 use crate::common::{busd_pids, signal};
 
 /// `kill -9` busd at random moments until stopped (and at least `min` times); returns the
-/// number of kills and any trouble finding busd. Half of the kills hit a busd known to serve
-/// (its pid from `Status`); the other half hit whatever busd of this bus exists right then,
-/// which may be one still starting up; some of those are followed within a few milliseconds by
-/// another, which catches the busd that the clients start next in the middle of its start.
+/// number of kills and any trouble finding busd. Each kill picks one of `targets` (a bus's
+/// paths and a client of it: one, or one per machine of a shared bus). Half of the kills hit
+/// a busd known to serve (its pid from `Status`); the other half hit whatever busd of that bus
+/// exists right then, which may be one still starting up; some of those are followed within a
+/// few milliseconds by another, which catches the busd that the clients start next in the
+/// middle of its start.
 pub async fn monkey(
-    paths: BusPaths,
-    client: Client,
+    targets: Vec<(BusPaths, Client)>,
     min: u32,
     pace: (Duration, Duration),
     stop: CancellationToken,
@@ -30,9 +31,10 @@ pub async fn monkey(
         let span = (pace.1 - pace.0).as_millis() as u64;
         let pause = pace.0 + Duration::from_millis(rng.below(span.max(1)));
         tokio::time::sleep(pause).await;
+        let (paths, client) = &targets[rng.below(targets.len() as u64) as usize];
         if rng.below(2) == 0 {
             for _ in 0..1 + rng.below(2) {
-                let pids = busd_pids(&paths);
+                let pids = busd_pids(paths);
                 for pid in &pids {
                     signal(*pid, libc::SIGKILL);
                 }
