@@ -23,6 +23,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::PATIENCE;
 
+mod tls;
+
 /// The superuser every cluster is created with; authentication is `trust`, so no password.
 pub const SUPERUSER: &str = "postgres";
 /// The system account the tools run as when the tests run as root.
@@ -37,7 +39,7 @@ const PORT_ATTEMPTS: usize = 5;
 pub fn cluster() -> Option<&'static Cluster> {
     static SHARED: OnceLock<Option<Cluster>> = OnceLock::new();
     SHARED
-        .get_or_init(|| tools().map(|tools| Cluster::create(tools, true)))
+        .get_or_init(|| tools().map(|tools| Cluster::create(tools, true, false)))
         .as_ref()
 }
 
@@ -48,6 +50,8 @@ pub struct Cluster {
     tools: &'static Tools,
     /// The one from [`cluster`], which tests must not stop.
     shared: bool,
+    /// With TLS ([`Cluster::start_tls`]): the CA that signed the server's certificate.
+    ca_file: Option<PathBuf>,
     /// Stops the server and removes the folder when dropped, or when this process ends.
     _reaper: Reaper,
 }
@@ -56,7 +60,19 @@ impl Cluster {
     /// A cluster of the caller's own, stopped and removed when dropped; `None` (after one line
     /// on stderr) when PostgreSQL is not installed.
     pub fn start_new() -> Option<Cluster> {
-        tools().map(|tools| Cluster::create(tools, false))
+        tools().map(|tools| Cluster::create(tools, false, false))
+    }
+
+    /// Like [`Cluster::start_new`], a server that speaks TLS and refuses TCP connections
+    /// without it; its certificate, signed by a CA of its own ([`Cluster::ca_file`]), names
+    /// `127.0.0.1` and nothing else.
+    pub fn start_tls() -> Option<Cluster> {
+        tools().map(|tools| Cluster::create(tools, false, true))
+    }
+
+    /// The CA to trust (`sslrootcert=`) for a cluster from [`Cluster::start_tls`].
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
     }
 
     /// A fresh empty database (a unique name); its URL for [`SUPERUSER`].
@@ -147,7 +163,7 @@ impl Cluster {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
-    fn create(tools: &'static Tools, shared: bool) -> Cluster {
+    fn create(tools: &'static Tools, shared: bool, tls: bool) -> Cluster {
         let base = tempfile::Builder::new()
             .prefix("bus-pg-")
             .tempdir_in("/tmp")
@@ -193,11 +209,14 @@ impl Cluster {
             data.display()
         )
         .expect("writing postgresql.conf");
+        drop(conf);
+        let ca_file = tls.then(|| tls::enable(&base, &data, tools.run_as));
         let mut cluster = Cluster {
             data,
             port: 0,
             tools,
             shared,
+            ca_file,
             _reaper: reaper,
         };
         cluster.port = cluster.first_start();
@@ -258,14 +277,20 @@ impl Cluster {
         self.data.join("server.log")
     }
 
-    /// Work on the `postgres` database. The sync client runs a tokio runtime of its own, which
-    /// panics inside a caller's runtime (an async test): a thread of its own keeps them apart.
+    /// Work on the `postgres` database, over the Unix socket (a TLS cluster refuses TCP
+    /// without TLS). The sync client runs a tokio runtime of its own, which panics inside a
+    /// caller's runtime (an async test): a thread of its own keeps them apart.
     fn admin<T: Send>(
         &self,
         work: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send,
     ) -> Result<T, postgres::Error> {
-        let mut config: postgres::Config = self.url_of("postgres").parse().expect("our own URL");
-        config.connect_timeout(PATIENCE);
+        let mut config = postgres::Config::new();
+        config
+            .host_path(&self.data)
+            .port(self.port)
+            .user(SUPERUSER)
+            .dbname("postgres")
+            .connect_timeout(PATIENCE);
         std::thread::scope(|s| {
             s.spawn(|| work(&mut config.connect(postgres::NoTls)?))
                 .join()

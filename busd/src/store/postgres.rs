@@ -139,10 +139,9 @@ impl PgBackend {
         let target = Target::parse(url)?;
         let server = target.server().to_owned();
         let mut client = target.connect().map_err(|e| {
-            anyhow::anyhow!(
-                "the shared bus database at {server} is unreachable: {}: check BUS_DB and that the server runs",
-                error_chain(&e)
-            )
+            let why = error_chain(&e);
+            let advice = advice(&e, &why);
+            anyhow::anyhow!("the shared bus database at {server} is unreachable: {why}: {advice}")
         })?;
         schema::prepare(&mut client, &server)?;
         let mut backend = PgBackend {
@@ -524,6 +523,18 @@ fn instance_id() -> String {
 
 /// An error and its causes on one line (the client crate's errors hide the cause from
 /// `Display`: "error connecting to server" alone says little).
+/// What to check when busd could not connect, from what went wrong.
+fn advice(e: &postgres::Error, why: &str) -> &'static str {
+    if e.as_db_error().is_some() {
+        // The server answered, and refused: who connects, or to what.
+        "check the user, password and database name in BUS_DB (or ~/.pgpass), and that the server's pg_hba.conf lets this machine in"
+    } else if why.contains("certificate") {
+        "the server's certificate did not pass BUS_DB's sslmode: trust the CA that signed it (sslrootcert=/path/to/ca.pem), connect by the name it was issued for, or use sslmode=require to encrypt without checking"
+    } else {
+        "check BUS_DB and that the server runs"
+    }
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();

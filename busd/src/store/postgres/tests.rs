@@ -273,3 +273,72 @@ impl Subject for Solo<'_> {
         unimplemented!("not asked by these tests")
     }
 }
+
+#[test]
+fn tls_is_spoken_and_checked_as_sslmode_says() {
+    let Some(cluster) = testkit::postgres::Cluster::start_tls() else {
+        return;
+    };
+    let ca = cluster.ca_file().expect("a TLS cluster has a CA").display();
+    let port = cluster.port();
+    let url = cluster.database();
+    let db = url.rsplit('/').next().unwrap().to_owned();
+    let on = |host: &str, query: &str| format!("postgres://postgres@{host}:{port}/{db}?{query}");
+    let open = |url: String| PgBackend::open(&url).map_err(|e| format!("{e:#}"));
+
+    // verify-full against the CA: the certificate names 127.0.0.1, and the server refuses
+    // TCP without TLS, so that a working bus here is an encrypted one.
+    let mut full = open(on(
+        "127.0.0.1",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    ))
+    .expect("verify-full with the right CA");
+    Bus::new(Solo(&mut full)).send("ann", "bob", "over TLS");
+    let encrypted: bool = full
+        .conn()
+        .unwrap()
+        .one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(encrypted);
+    // require encrypts and checks nothing; verify-ca checks the CA and not the name.
+    open(on("127.0.0.1", "sslmode=require")).expect("require");
+    open(on(
+        "localhost",
+        &format!("sslmode=verify-ca&sslrootcert={ca}"),
+    ))
+    .expect("verify-ca");
+
+    let mismatch = open(on(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    ))
+    .err()
+    .expect("verify-full refuses a certificate for another name");
+    assert!(
+        mismatch.contains(&format!("localhost:{port}/{db} is unreachable"))
+            && mismatch.contains("certificate"),
+        "{mismatch}"
+    );
+    let untrusted = open(on("127.0.0.1", "sslmode=verify-full"))
+        .err()
+        .expect("verify-full refuses a CA that is not trusted");
+    assert!(untrusted.contains("certificate"), "{untrusted}");
+    let plain = open(on("127.0.0.1", "sslmode=disable"))
+        .err()
+        .expect("the server refuses TCP without TLS");
+    assert!(
+        plain.contains(&format!("127.0.0.1:{port}/{db} is unreachable")),
+        "{plain}"
+    );
+    let missing = open(on(
+        "127.0.0.1",
+        "sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+    ))
+    .err()
+    .expect("a CA file that is not there");
+    assert!(missing.contains("/nonexistent/ca.pem"), "{missing}");
+}
