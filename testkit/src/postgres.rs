@@ -30,6 +30,9 @@ pub const SUPERUSER: &str = "postgres";
 /// The system account the tools run as when the tests run as root.
 const RUN_AS: &str = "postgres";
 const HOST: &str = "127.0.0.1";
+/// The `pg_hba.conf` line, before initdb's `trust` ones, that makes the members of `pw_users`
+/// give a password over TCP ([`Cluster::database_with_password`]).
+const PASSWORD_ROLES: &str = "host all +pw_users 127.0.0.1/32 scram-sha-256";
 /// Attempts at a free port: another process may take the one picked before the server binds.
 const PORT_ATTEMPTS: usize = 5;
 
@@ -91,6 +94,26 @@ impl Cluster {
                 )
             });
         self.url_of(&name)
+    }
+
+    /// A fresh empty database owned by a new role that must give `password` (a member of
+    /// `pw_users`, which the server asks for one: [`PASSWORD_ROLES`]); its URL for that role,
+    /// without the password.
+    pub fn database_with_password(&self, password: &str) -> String {
+        let url = self.database();
+        let db = url.rsplit('/').next().expect("a database name").to_owned();
+        let role = format!("pw_{db}");
+        let quoted = password.replace('\'', "''");
+        self.admin(|client| {
+            client.batch_execute(&format!(
+                "DO $$ BEGIN CREATE ROLE pw_users NOLOGIN; \
+                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
+                 CREATE ROLE {role} LOGIN PASSWORD '{quoted}' IN ROLE pw_users; \
+                 ALTER DATABASE {db} OWNER TO {role}"
+            ))
+        })
+        .unwrap_or_else(|e| panic!("creating role {role}: {e}"));
+        format!("postgres://{role}@{HOST}:{}/{db}", self.port)
     }
 
     /// The URL of database `db` on this cluster.
@@ -210,6 +233,9 @@ impl Cluster {
         )
         .expect("writing postgresql.conf");
         drop(conf);
+        let hba = data.join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba).expect("pg_hba.conf after initdb");
+        std::fs::write(&hba, format!("{PASSWORD_ROLES}\n{rules}")).expect("writing pg_hba.conf");
         let ca_file = tls.then(|| tls::enable(&base, &data, tools.run_as));
         let mut cluster = Cluster {
             data,

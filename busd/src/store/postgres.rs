@@ -15,6 +15,7 @@
 mod connect;
 mod migrate;
 mod notify;
+mod pgpass;
 mod presence;
 mod read;
 mod replay;

@@ -1,12 +1,15 @@
 //! One bus across machines: two busd (two "machines": separate socket folders) on one
 //! PostgreSQL, real bus-shim sessions on each. Exactly once across them, wake-ups across them,
-//! names held across them and freed when a busd dies, PostgreSQL restarted under a send load.
+//! names held across them and freed when a busd dies, PostgreSQL restarted under a send load,
+//! a password from the password file.
 //! Skipped (one line) without `initdb`.
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt as _;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
+use proto::client::call;
 use serde_json::{Value, json};
 use testkit::{PATIENCE, Session, TempBus};
 
@@ -360,4 +363,56 @@ async fn a_sqlite_bus_moved_into_postgres_continues_there_and_a_full_database_is
     assert!(!again.status.success());
     let err = String::from_utf8_lossy(&again.stderr);
     assert!(err.contains("already holds a bus"), "{err}");
+}
+
+#[tokio::test]
+async fn busd_takes_a_missing_password_from_the_password_file() {
+    let Some(cluster) = testkit::postgres::cluster() else {
+        return;
+    };
+    let url = cluster.database_with_password("pa:ss");
+    let bus = TempBus::shared(&url);
+    let pgpass = bus.dir.path().join("pgpass");
+    let busd = |pgpass: &std::path::Path| {
+        let mut cmd = std::process::Command::new(bus.busd());
+        cmd.env("BUS_DB", &url)
+            .env("BUS_SOCKET", &bus.paths.socket)
+            .env("PGPASSFILE", pgpass)
+            .env_remove("PGPASSWORD")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    };
+
+    // No line for this server: the server asks for a password busd does not have.
+    std::fs::write(&pgpass, "elsewhere:5432:*:*:nope\n").unwrap();
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let refused = busd(&pgpass).output().unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(
+        said.contains("is unreachable") && said.contains("password"),
+        "{said}"
+    );
+
+    // The line for it (a `:` in the password escaped, as libpq reads it): busd serves.
+    let port = cluster.port();
+    std::fs::write(&pgpass, format!("127.0.0.1:{port}:*:*:pa\\:ss\n")).unwrap();
+    // busd logs to its stderr: into the log file, as a client that starts busd has it.
+    let log = bus.paths.log.clone();
+    let log_file = std::fs::File::create(&log).unwrap();
+    let mut serving = busd(&pgpass).stderr(log_file).spawn().unwrap();
+    testkit::files::event(&log, PATIENCE, "busd serving", |l| {
+        l.contains("busd serving")
+    })
+    .await;
+    let status = bus
+        .client()
+        .run(call::status())
+        .await
+        .expect("busd answers");
+    assert_eq!(status.pid, serving.id());
+    serving.kill().unwrap();
+    serving.wait().unwrap();
 }

@@ -7,7 +7,8 @@
 //! `require` and the TLS configuration does the verifying. As libpq does, `prefer` and
 //! `require` encrypt without checking the server's certificate; `verify-ca` checks that a
 //! trusted CA signed it, `verify-full` also that it names the host. Missing parts come from
-//! `PGUSER`, `PGPASSWORD`, `PGHOST`, `PGPORT` and `PGDATABASE`, as libpq takes them.
+//! `PGUSER`, `PGPASSWORD`, `PGHOST`, `PGPORT` and `PGDATABASE`, as libpq takes them, and a
+//! missing password from the password file (`PGPASSFILE`, else `~/.pgpass`: [`super::pgpass`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -221,6 +222,25 @@ fn fill_from_env(config: &mut tokio_postgres::Config) {
         && let Some(db) = var("PGDATABASE")
     {
         config.dbname(db);
+    }
+    if config.get_password().is_none()
+        && let Some(file) = super::pgpass::file()
+    {
+        let host = match config.get_hosts().first() {
+            Some(Host::Tcp(name)) => name.clone(),
+            // libpq's name for a connection over a Unix socket.
+            _ => "localhost".to_owned(),
+        };
+        let user = config.get_user().unwrap_or_default().to_owned();
+        let wanted = super::pgpass::Wanted {
+            host: &host,
+            port: config.get_ports().first().copied().unwrap_or(5432),
+            database: config.get_dbname().unwrap_or(&user),
+            user: &user,
+        };
+        if let Some(password) = super::pgpass::lookup(&file, &wanted) {
+            config.password(password);
+        }
     }
 }
 
