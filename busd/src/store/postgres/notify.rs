@@ -129,7 +129,11 @@ pub(super) async fn listen(target: Target, instance: String, listener: Box<dyn C
                         }
                         drop(client);
                     }
-                    Err(e) => tracing::warn!(server, error = %e, "LISTEN failed; retrying"),
+                    Err(e) => tracing::warn!(
+                        server,
+                        error = %e,
+                        "cannot LISTEN for the other machines' commits: their mail wakes no reader here until it works (every reader looks again then); retrying"
+                    ),
                 }
             }
             Err(e) => {
