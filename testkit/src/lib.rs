@@ -14,6 +14,7 @@ pub mod files;
 pub mod mcp;
 pub mod postgres;
 pub mod procs;
+pub mod traffic;
 
 use std::path::PathBuf;
 use std::time::Duration;

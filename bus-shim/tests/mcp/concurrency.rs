@@ -8,53 +8,27 @@ use futures::future::join_all;
 use serde_json::{Value, json};
 
 use crate::common::*;
+use testkit::traffic::Plan;
 
 const SESSIONS: usize = 8;
 const PER_SENDER: usize = 64;
 /// Inbox page sizes the drainers cycle through, so reads split the stream unevenly.
 const LIMITS: [u32; 4] = [1, 3, 7, 100];
 
-fn name(i: usize) -> String {
-    format!("s{i}")
-}
-
-/// Who the `seq`th message of `sender` is for: every fourth is a broadcast, the others go
-/// round the other sessions.
-fn recipient(sender: usize, seq: usize) -> String {
-    if seq.is_multiple_of(4) {
-        "all".into()
-    } else {
-        name((sender + 1 + seq % (SESSIONS - 1)) % SESSIONS)
-    }
-}
-
-fn content(sender: usize, seq: usize) -> String {
-    format!("{}#{seq}", name(sender))
-}
-
-/// What `me` must receive: the contents of every message addressed to it or to everyone,
-/// from anyone else.
-fn expected(me: usize) -> BTreeSet<String> {
-    (0..SESSIONS)
-        .filter(|&s| s != me)
-        .flat_map(|s| (0..PER_SENDER).map(move |q| (s, q)))
-        .filter(|&(s, q)| {
-            let to = recipient(s, q);
-            to == "all" || to == name(me)
-        })
-        .map(|(s, q)| content(s, q))
-        .collect()
-}
+const PLAN: Plan = Plan {
+    sessions: SESSIONS,
+    per_sender: PER_SENDER,
+};
 
 /// Send this session's messages while draining its inbox; returns what it received.
 async fn run(session: &Session, me: usize) -> Vec<Value> {
-    let want = expected(me).len();
+    let want = PLAN.expected(me).len();
     let sending = async {
         for seq in 0..PER_SENDER {
             session
                 .ok(
                     "send",
-                    json!({"to": recipient(me, seq), "content": content(me, seq)}),
+                    json!({"to": PLAN.recipient(me, seq), "content": PLAN.content(me, seq)}),
                 )
                 .await;
         }
@@ -76,12 +50,12 @@ async fn run(session: &Session, me: usize) -> Vec<Value> {
             assert!(
                 !messages.is_empty(),
                 "{} waited 30 s with {} of {want} messages: some were lost",
-                name(me),
+                PLAN.name(me),
                 got.len()
             );
             for m in messages {
                 let id = m["id"].as_i64().unwrap();
-                assert!(ids.insert(id), "{} got message {id} twice", name(me));
+                assert!(ids.insert(id), "{} got message {id} twice", PLAN.name(me));
             }
             got.extend(messages.iter().cloned());
         }
@@ -96,7 +70,7 @@ async fn eight_shims_sending_and_draining_at_once_deliver_exactly_once() {
     let bus = TempBus::empty();
     let mut sessions = Vec::new();
     for i in 0..SESSIONS {
-        sessions.push(bus.named(&name(i)).await);
+        sessions.push(bus.named(&PLAN.name(i)).await);
     }
     let received = join_all(sessions.iter().enumerate().map(|(i, s)| run(s, i))).await;
 
@@ -110,17 +84,17 @@ async fn eight_shims_sending_and_draining_at_once_deliver_exactly_once() {
             contents.len(),
             got.len(),
             "{} got a message twice",
-            name(me)
+            PLAN.name(me)
         );
         assert_eq!(
             contents,
-            expected(me),
+            PLAN.expected(me),
             "{} got exactly its messages",
-            name(me)
+            PLAN.name(me)
         );
         for m in got {
-            assert_ne!(m["from"], name(me), "never its own message");
-            assert!(m["to"] == name(me) || m["to"] == "all", "{m}");
+            assert_ne!(m["from"], PLAN.name(me), "never its own message");
+            assert!(m["to"] == PLAN.name(me) || m["to"] == "all", "{m}");
             if m["to"] == "all" {
                 a_broadcast = Some(m["id"].clone());
             }
@@ -129,7 +103,7 @@ async fn eight_shims_sending_and_draining_at_once_deliver_exactly_once() {
         assert!(
             ids.windows(2).all(|w| w[0] < w[1]),
             "{} read oldest first",
-            name(me)
+            PLAN.name(me)
         );
     }
     for s in &sessions {

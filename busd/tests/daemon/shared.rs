@@ -11,38 +11,16 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use proto::client::call;
 use serde_json::{Value, json};
+use testkit::traffic::Plan;
 use testkit::{PATIENCE, Session, TempBus};
 
 const SESSIONS: usize = 8;
 const PER_SENDER: usize = 40;
 
-fn name(i: usize) -> String {
-    format!("s{i}")
-}
-
-fn recipient(sender: usize, seq: usize) -> String {
-    if seq.is_multiple_of(4) {
-        "all".into()
-    } else {
-        name((sender + 1 + seq % (SESSIONS - 1)) % SESSIONS)
-    }
-}
-
-fn content(sender: usize, seq: usize) -> String {
-    format!("{}#{seq}", name(sender))
-}
-
-fn expected(me: usize) -> BTreeSet<String> {
-    (0..SESSIONS)
-        .filter(|&s| s != me)
-        .flat_map(|s| (0..PER_SENDER).map(move |q| (s, q)))
-        .filter(|&(s, q)| {
-            let to = recipient(s, q);
-            to == "all" || to == name(me)
-        })
-        .map(|(s, q)| content(s, q))
-        .collect()
-}
+const PLAN: Plan = Plan {
+    sessions: SESSIONS,
+    per_sender: PER_SENDER,
+};
 
 /// Two busd serving one fresh shared database, or `None` without PostgreSQL here.
 async fn two_machines() -> Option<(TempBus, TempBus)> {
@@ -55,13 +33,13 @@ async fn two_machines() -> Option<(TempBus, TempBus)> {
 }
 
 async fn run(session: &Session, me: usize) -> Vec<Value> {
-    let want = expected(me).len();
+    let want = PLAN.expected(me).len();
     let sending = async {
         for seq in 0..PER_SENDER {
             session
                 .ok(
                     "send",
-                    json!({"to": recipient(me, seq), "content": content(me, seq)}),
+                    json!({"to": PLAN.recipient(me, seq), "content": PLAN.content(me, seq)}),
                 )
                 .await;
         }
@@ -80,7 +58,7 @@ async fn run(session: &Session, me: usize) -> Vec<Value> {
             assert!(
                 !messages.is_empty(),
                 "{} waited 30 s with {} of {want} messages: some were lost",
-                name(me),
+                PLAN.name(me),
                 got.len()
             );
             got.extend(messages.iter().cloned());
@@ -99,21 +77,26 @@ async fn eight_sessions_on_two_busd_deliver_exactly_once() {
     let mut sessions = Vec::new();
     for i in 0..SESSIONS {
         let machine = if i % 2 == 0 { &a } else { &b };
-        sessions.push(machine.named(&name(i)).await);
+        sessions.push(machine.named(&PLAN.name(i)).await);
     }
     let received = join_all(sessions.iter().enumerate().map(|(i, s)| run(s, i))).await;
     for (me, got) in received.iter().enumerate() {
         let ids: BTreeSet<i64> = got.iter().map(|m| m["id"].as_i64().unwrap()).collect();
-        assert_eq!(ids.len(), got.len(), "{} got a message twice", name(me));
+        assert_eq!(
+            ids.len(),
+            got.len(),
+            "{} got a message twice",
+            PLAN.name(me)
+        );
         let contents: BTreeSet<String> = got
             .iter()
             .map(|m| m["content"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(
             contents,
-            expected(me),
+            PLAN.expected(me),
             "{} got exactly its messages",
-            name(me)
+            PLAN.name(me)
         );
     }
     for s in &sessions {
