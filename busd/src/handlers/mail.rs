@@ -12,7 +12,17 @@ use tokio_util::sync::CancellationToken;
 use super::{Handler, refusal};
 use crate::hub::MailSignal;
 use crate::presence::Waiting;
-use crate::store::{Consume, MessageRow, NewMessage, Page, Tail};
+use crate::store::{Consume, MessageRow, NewMessage, Page, ParkedRead, StoreError, Tail};
+
+/// What ended a wait for mail.
+enum Woke {
+    /// The database thread took mail for this reader (or says why it did not).
+    Taken(Result<Page, StoreError>),
+    /// Woken, or the time ran out, or busd is closing: look again (and return if done).
+    Look,
+    Cancelled,
+    Replaced,
+}
 
 impl Handler<'_> {
     pub(super) async fn send(
@@ -106,6 +116,10 @@ impl Handler<'_> {
                 let found = !page.messages.is_empty();
                 return Ok(self.ended(found, Response::Inbox(inbox_page(page))));
             }
+            // A consuming reader also parks on the database thread, so the commit that sends
+            // it mail takes that mail for it (one commit per wake). Parked before it is marked
+            // waiting: whoever sees the mark (`AwaitParked`) sees it parked.
+            let mut parked = consume.then(|| self.park_consume(name, limit));
             waiting.get_or_insert_with(|| self.shared.presence.waiting(name));
             let replaced = async {
                 match &slot {
@@ -113,20 +127,69 @@ impl Handler<'_> {
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
-                () = signal.changed() => {}
+            let taken = async {
+                match &mut parked {
+                    Some(parked) => parked.taken().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let woke = tokio::select! {
+                // First: once the take is answered, the hub's wake-up for the same commit may
+                // be ready too, and the take must not be left behind for it.
+                biased;
+                taken = taken => {
+                    parked = None;
+                    Woke::Taken(taken)
+                }
+                () = signal.changed() => Woke::Look,
                 // Its sender lives as long as the connection, which outlives this call.
-                _ = identity.changed() => {}
-                () = tokio::time::sleep_until(deadline) => {}
-                () = self.ctx.closing.cancelled() => {}
-                () = cancel.cancelled() => {
-                    return Err(WireError::new(ErrorKind::Cancelled, "cancelled while waiting for mail"));
+                _ = identity.changed() => Woke::Look,
+                () = tokio::time::sleep_until(deadline) => Woke::Look,
+                () = self.ctx.closing.cancelled() => Woke::Look,
+                () = cancel.cancelled() => Woke::Cancelled,
+                () = replaced => Woke::Replaced,
+            };
+            // Leave the registry; if the thread took for this reader meanwhile, the taken
+            // messages are this call's answer, whatever else woke it.
+            let (taken, woke) = match (parked, woke) {
+                (Some(parked), woke) => (parked.leave().await, woke),
+                (None, Woke::Taken(taken)) => (Some(taken), Woke::Look),
+                (None, woke) => (None, woke),
+            };
+            if let Some(Ok(page)) = taken
+                && !page.messages.is_empty()
+            {
+                return Ok(Response::Inbox(inbox_page(page)));
+            }
+            match woke {
+                Woke::Cancelled => {
+                    return Err(WireError::new(
+                        ErrorKind::Cancelled,
+                        "cancelled while waiting for mail",
+                    ));
                 }
-                () = replaced => {
-                    return Err(WireError::new(ErrorKind::Replaced, "a newer waiter for this session took over"));
+                Woke::Replaced => {
+                    return Err(WireError::new(
+                        ErrorKind::Replaced,
+                        "a newer waiter for this session took over",
+                    ));
                 }
+                // An empty or failed take took nothing: look again.
+                Woke::Taken(_) | Woke::Look => {}
             }
         }
+    }
+
+    /// Park a consuming wait of `name` on the database thread (see [`crate::store::Db::park`]).
+    fn park_consume(&self, name: &str, limit: u32) -> ParkedRead {
+        let consume = Consume {
+            key: self.key.clone(),
+            name: name.to_owned(),
+            limit,
+            now: 0.0,
+        };
+        let peer = self.ctx.peer();
+        self.db().park(consume, Box::new(move || !peer.is_gone()))
     }
 
     /// A wait that a restart cuts short, having found nothing, is refused rather than answered

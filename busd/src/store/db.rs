@@ -6,12 +6,19 @@
 //! them only once it has committed. Commands in one batch are concurrent from their clients'
 //! point of view (none waited for another's answer), so answering reads before the batch's
 //! writes is linearizable.
+//!
+//! A batch that sends mail to a reader parked in a consuming wait ([`Db::park`]) also takes the
+//! mail for that reader, in the same transaction after the batch's writes ([`parked`]): one
+//! durable commit per wake.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
+use super::parked::{Mail, Parked, ParkedRead, StillThere, Take};
 use super::{
     AgentRow, Backend, Claim, ClaimRow, CommitListener, Consume, Counts, Keyed, MessageRow,
     MessageStatusRow, NewMessage, Page, Recorded, Register, Release, RequestKey, SetState,
@@ -28,8 +35,8 @@ type ReadJob = Box<dyn FnOnce(&mut dyn Backend) + Send>;
 trait WriteJob: Send {
     /// The time the write happens at (the transaction forgets keys older than its writes).
     fn now(&self) -> f64;
-    /// Apply it; the answer waits for the commit.
-    fn apply(self: Box<Self>, tx: &mut dyn Tx) -> Box<dyn Answer>;
+    /// Apply it; the answer waits for the commit. Also the mail it sent, if any.
+    fn apply(self: Box<Self>, tx: &mut dyn Tx) -> (Box<dyn Answer>, Option<Mail>);
     /// The transaction failed before the write was applied.
     fn fail(self: Box<Self>, error: &StoreError);
 }
@@ -42,6 +49,8 @@ trait Answer: Send {
 struct QueuedWrite<T, F> {
     now: f64,
     apply: F,
+    /// The mail a successful write sent, if it sends any.
+    mail: fn(&T) -> Option<Mail>,
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
 
@@ -59,12 +68,14 @@ where
         self.now
     }
 
-    fn apply(self: Box<Self>, tx: &mut dyn Tx) -> Box<dyn Answer> {
+    fn apply(self: Box<Self>, tx: &mut dyn Tx) -> (Box<dyn Answer>, Option<Mail>) {
         let result = (self.apply)(tx);
-        Box::new(Held {
+        let mail = result.as_ref().ok().and_then(self.mail);
+        let held = Held {
             result,
             reply: self.reply,
-        })
+        };
+        (Box::new(held), mail)
     }
 
     fn fail(self: Box<Self>, error: &StoreError) {
@@ -93,6 +104,9 @@ enum Job {
 #[derive(Clone)]
 pub struct Db {
     tx: std_mpsc::Sender<Job>,
+    parked: Arc<Parked>,
+    /// Transactions the thread has run (committed or not).
+    transactions: Arc<AtomicU64>,
 }
 
 impl Db {
@@ -102,10 +116,34 @@ impl Db {
         listener: L,
     ) -> std::io::Result<(Db, JoinHandle<Result<(), StoreError>>)> {
         let (tx, rx) = std_mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("busd-db".into())
-            .spawn(move || run(backend, listener, rx))?;
-        Ok((Db { tx }, thread))
+        let parked = Arc::new(Parked::default());
+        let transactions = Arc::new(AtomicU64::new(0));
+        let thread = std::thread::Builder::new().name("busd-db".into()).spawn({
+            let thread = Thread {
+                parked: Arc::clone(&parked),
+                transactions: Arc::clone(&transactions),
+            };
+            move || run(backend, listener, &thread, rx)
+        })?;
+        let db = Db {
+            tx,
+            parked,
+            transactions,
+        };
+        Ok((db, thread))
+    }
+
+    /// How many transactions the database thread has run so far.
+    pub fn transactions(&self) -> u64 {
+        self.transactions.load(Ordering::Relaxed)
+    }
+
+    /// Park a consuming reader whose inbox was empty: the next batch that sends it mail takes
+    /// the mail for it in the same transaction (`consume`'s `now` is the batch's). `there`
+    /// tells whether its client can still be answered; a reader whose client is gone is not
+    /// taken for.
+    pub fn park(&self, consume: Consume, there: StillThere) -> ParkedRead {
+        self.parked.park(consume, there)
     }
 
     /// Finish what is queued, then close the backend (checkpoint). Later commands fail with
@@ -136,8 +174,23 @@ impl Db {
         now: f64,
         apply: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.write_mail(now, apply, |_| None).await
+    }
+
+    /// A write that sends the mail `mail` reads off its result.
+    async fn write_mail<T: Send + 'static>(
+        &self,
+        now: f64,
+        apply: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError> + Send + 'static,
+        mail: fn(&T) -> Option<Mail>,
+    ) -> Result<T, StoreError> {
         let (reply, rx) = oneshot::channel();
-        let job = Box::new(QueuedWrite { now, apply, reply });
+        let job = Box::new(QueuedWrite {
+            now,
+            apply,
+            mail,
+            reply,
+        });
         self.tx
             .send(Job::Write(job))
             .map_err(|_| StoreError::Closed)?;
@@ -227,11 +280,13 @@ impl Db {
     }
 
     pub async fn send(&self, w: NewMessage) -> Result<MessageRow, StoreError> {
-        self.write(w.now, move |tx| tx.send(&w)).await
+        self.write_mail(w.now, move |tx| tx.send(&w), recipient)
+            .await
     }
 
     pub async fn ask(&self, w: NewMessage) -> Result<MessageRow, StoreError> {
-        self.write(w.now, move |tx| tx.ask(&w)).await
+        self.write_mail(w.now, move |tx| tx.ask(&w), recipient)
+            .await
     }
 
     pub async fn consume(&self, w: Consume) -> Result<Page, StoreError> {
@@ -275,9 +330,23 @@ impl Db {
     }
 }
 
+fn recipient(m: &MessageRow) -> Option<Mail> {
+    Some(Mail {
+        to: m.recipient.clone(),
+        from: m.sender.clone(),
+    })
+}
+
+/// What the database thread shares with its [`Db`] handles.
+struct Thread {
+    parked: Arc<Parked>,
+    transactions: Arc<AtomicU64>,
+}
+
 fn run<L: CommitListener>(
     mut backend: Box<dyn Backend>,
     listener: L,
+    thread: &Thread,
     rx: std_mpsc::Receiver<Job>,
 ) -> Result<(), StoreError> {
     let mut writes: Vec<Box<dyn WriteJob>> = Vec::new();
@@ -303,7 +372,8 @@ fn run<L: CommitListener>(
             };
         }
         if !writes.is_empty() {
-            commit(&mut *backend, &listener, &mut writes);
+            thread.transactions.fetch_add(1, Ordering::Relaxed);
+            commit(&mut *backend, &listener, &thread.parked, &mut writes);
         }
     }
     drop(rx);
@@ -314,22 +384,37 @@ fn run<L: CommitListener>(
     result
 }
 
-/// Apply `writes` in one transaction, answer each, and report what was committed.
+/// Apply `writes` in one transaction, then take the mail they sent for the readers parked for
+/// it; answer each once the transaction ended, and report what was committed.
 fn commit(
     backend: &mut dyn Backend,
     listener: &impl CommitListener,
+    parked: &Parked,
     writes: &mut Vec<Box<dyn WriteJob>>,
 ) {
     let now = writes.iter().map(|w| w.now()).fold(f64::MIN, f64::max);
     let count = writes.len();
     let mut answers = Vec::with_capacity(count);
+    let mut takes: Vec<(Take, Result<Page, StoreError>)> = Vec::new();
     let committed = backend.transaction(now, &mut |tx| {
-        answers.extend(writes.drain(..).map(|w| w.apply(tx)));
+        let mut mail = Vec::new();
+        for write in writes.drain(..) {
+            let (answer, sent) = write.apply(tx);
+            answers.push(answer);
+            mail.extend(sent);
+        }
+        for take in parked.take(&mail, now) {
+            let page = tx.consume(&take.consume);
+            takes.push((take, page));
+        }
     });
     match committed {
         Ok(events) => {
             for answer in answers {
                 answer.send(Ok(()));
+            }
+            for (take, page) in takes {
+                take.answer(page);
             }
             if !events.is_empty() {
                 listener.committed(&events);
@@ -342,6 +427,9 @@ fn commit(
             }
             for write in writes.drain(..) {
                 write.fail(&e);
+            }
+            for (take, _) in takes {
+                take.answer(Err(e.clone()));
             }
         }
     }

@@ -19,6 +19,7 @@ mod commands;
 pub mod conformance;
 mod db;
 mod error;
+mod parked;
 pub mod postgres;
 mod records;
 mod rows;
@@ -29,6 +30,7 @@ use proto::paths::BusPaths;
 pub use commands::*;
 pub use db::Db;
 pub use error::{Source, StoreError};
+pub use parked::{ParkedRead, StillThere};
 pub use rows::*;
 
 /// The reads: answered from committed state, changing nothing.

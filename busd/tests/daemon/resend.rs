@@ -212,3 +212,68 @@ async fn a_claim_resent_without_its_name_is_answered_with_its_owner() {
         "path, owner and expiry as the first time"
     );
 }
+
+/// One commit per wake: the send to a parked reader also takes the message for it. busd is
+/// killed after that commit, before the reader has its answer; the reader's resend after the
+/// restart gets the message, once, and the sender's resend stores nothing twice.
+#[tokio::test]
+async fn a_wait_answered_by_the_sends_commit_is_handed_over_after_a_crash_before_its_reply() {
+    let mut bus = TempBus::start().await;
+    let sender = bus.registered("alice").await;
+    let mut sender_raw = registered(&bus, "sender", "alice-raw").await;
+    let mut reader = registered(&bus, "reader", "bob").await;
+    let wait = Request::Inbox {
+        consume: true,
+        limit: 1000,
+        wait: 30.0,
+        waiter: None,
+    };
+    reader
+        .send(&proto::Envelope {
+            id: 2,
+            body: wait.clone(),
+        })
+        .await;
+    wait_until_waiting(&sender, "bob").await;
+    let send = Request::Send {
+        to: "bob".into(),
+        content: "once".into(),
+        reply_to: None,
+    };
+    let sent = sender_raw.call(2, send.clone()).await;
+    let Ok(Response::Sent(sent)) = sent.body else {
+        panic!("the send failed: {sent:?}")
+    };
+    // The commit that stored the message took it for bob: its receipt is there as the send
+    // is answered. (That it was one commit is the database thread's unit test.)
+    let read = sender
+        .run(proto::client::call::message_status(sent.id))
+        .await
+        .expect("message status");
+    let readers: Vec<_> = read.readers.iter().map(|r| r.recipient.as_str()).collect();
+    assert_eq!(readers, ["bob"], "taken by the send's commit: {read:?}");
+
+    // kill -9 before the reader reads its answer; then both resend their requests.
+    drop((reader, sender_raw, sender));
+    bus.kill();
+    bus.spawn(&[]).await;
+    let mut reader = Raw::accepted(&bus, "reader").await;
+    let resent = reader.call(2, wait).await;
+    let Ok(Response::Inbox(page)) = &resent.body else {
+        panic!("the resent wait failed: {resent:?}")
+    };
+    let ids: Vec<_> = page.messages.iter().map(|m| m.id).collect();
+    assert_eq!(ids, [sent.id], "the message the commit took for bob");
+    let mut sender_raw = Raw::accepted(&bus, "sender").await;
+    let again = sender_raw.call(2, send).await;
+    assert!(
+        matches!(&again.body, Ok(Response::Sent(s)) if s.id == sent.id),
+        "the send's first outcome: {again:?}"
+    );
+    let bob = bus.registered("bob").await;
+    assert!(
+        consume(&bob, 1000, 0.0).await.messages.is_empty(),
+        "nothing twice"
+    );
+    assert_eq!(status(&bob).await.messages, 1, "stored once");
+}
