@@ -146,15 +146,18 @@ pub(super) fn inbox(
     cursor: i64,
     limit: u32,
 ) -> Result<Vec<MessageRow>, StoreError> {
-    // `?2 != 'all'` keeps the two ranges apart even for a (refused) name `all`.
+    // `?2 != 'all'` keeps the two ranges apart even for a (refused) name `all`. Each arm
+    // walks `messages_recipient` in id order, so the compound merges them as they come and
+    // stops at the limit: no temporary b-tree to sort either (the form with a limited
+    // subquery per arm sorted each one, opening two temporary page caches per call).
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT * FROM (SELECT {MESSAGE} FROM messages \
+        "SELECT {MESSAGE} FROM messages \
              WHERE recipient = ?2 AND ?2 != 'all' AND id > ?1 AND sender IS NOT ?2 \
-             AND {NOT_TAKEN} AND {NOT_RESERVED} ORDER BY id LIMIT ?3) \
+             AND {NOT_TAKEN} AND {NOT_RESERVED} \
          UNION ALL \
-         SELECT * FROM (SELECT {MESSAGE} FROM messages \
+         SELECT {MESSAGE} FROM messages \
              WHERE recipient = 'all' AND id > ?1 AND sender IS NOT ?2 AND {NOT_TAKEN} \
-             AND {NOT_RESERVED} ORDER BY id LIMIT ?3) \
+             AND {NOT_RESERVED} \
          ORDER BY id LIMIT ?3"
     ))?;
     let rows = stmt.query_map((cursor, name, limit), message_row)?;

@@ -181,7 +181,10 @@ fn uri_escape(path: &str) -> String {
 }
 
 /// Connection settings: WAL, a synced commit (an acknowledged write survives a power cut),
-/// a busy timeout, room for the hot statements in the cache.
+/// a busy timeout, room for the hot statements in the cache, and one plan per statement
+/// whatever its parameters (the query planner stability guarantee): otherwise a plan that
+/// looked at a bound value (a partial index's condition, range statistics) is compiled again
+/// every time a new value is bound — the inbox's query was, on every call.
 fn configure(conn: &Connection, path: &Path) -> anyhow::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
@@ -190,6 +193,10 @@ fn configure(conn: &Connection, path: &Path) -> anyhow::Result<()> {
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.set_prepared_statement_cache_capacity(64);
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(())
 }
 
