@@ -13,6 +13,7 @@ mod coord;
 mod daemon;
 mod figure;
 mod fixture;
+mod floor;
 mod history;
 mod http;
 mod idle;
@@ -50,6 +51,9 @@ pub struct Ctx {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = floor::child() {
+        return code;
+    }
     match run() {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -102,6 +106,7 @@ fn run() -> anyhow::Result<bool> {
                     "startup" => startup::run(&ctx, &mut report).await,
                     "idle" => idle::run(&ctx, &mut report).await,
                     "http" => http::run(&ctx, &mut report).await,
+                    "floor" => floor::run(&ctx, &mut report).await,
                     _ => unreachable!("every scenario is listed"),
                 }
             };
