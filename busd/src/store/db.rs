@@ -410,11 +410,12 @@ fn commit(
     });
     match committed {
         Ok(events) => {
-            for answer in answers {
-                answer.send(Ok(()));
-            }
+            // The woken readers first: their answers are what a wake waits for.
             for (take, page) in takes {
                 take.answer(page);
+            }
+            for answer in answers {
+                answer.send(Ok(()));
             }
             if !events.is_empty() {
                 listener.committed(&events);
