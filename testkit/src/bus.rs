@@ -53,16 +53,18 @@ impl TempBus {
     /// One machine's view of a bus shared on the PostgreSQL database `url`: its own socket
     /// folder (its busd, lock and log), the store shared; without a daemon.
     pub fn shared(url: &str) -> TempBus {
-        let dir = tempfile::Builder::new()
-            .prefix("bus-shared-")
-            .tempdir()
-            .expect("a temp folder for the bus");
-        TempBus {
+        TempBus::shared_for(url, bin("busd")).expect("a temp folder for the bus")
+    }
+
+    /// Like [`TempBus::shared`], for the busd at `busd` (the benchmark's release build).
+    pub fn shared_for(url: &str, busd: PathBuf) -> std::io::Result<TempBus> {
+        let dir = tempfile::Builder::new().prefix("bus-shared-").tempdir()?;
+        Ok(TempBus {
             paths: BusPaths::new(url.into(), Some(dir.path().join("busd.sock"))),
             dir,
             daemon: None,
-            busd: bin("busd"),
-        }
+            busd,
+        })
     }
 
     /// A new bus with busd serving it.

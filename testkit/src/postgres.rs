@@ -181,6 +181,44 @@ impl Cluster {
         self.start();
     }
 
+    /// The pids of the server's processes that `pg_stat_activity` lists: every connection's
+    /// backend and the background workers (WAL writer, checkpointer, …), for their CPU time.
+    pub fn server_pids(&self) -> Vec<u32> {
+        let rows = self
+            .admin(|client| client.query("SELECT pid FROM pg_stat_activity", &[]))
+            .unwrap_or_else(|e| panic!("reading pg_stat_activity: {e}"));
+        rows.iter()
+            .filter_map(|row| u32::try_from(row.get::<_, i32>(0)).ok())
+            .collect()
+    }
+
+    /// Run `sql` (statements without parameters) on database `db` (its name or URL) as the
+    /// superuser, over the Unix socket; the rows of every statement, each row's columns as
+    /// text.
+    pub fn query_text(&self, db_url_or_name: &str, sql: &str) -> Vec<Vec<String>> {
+        let name = db_url_or_name
+            .rsplit_once('/')
+            .map_or(db_url_or_name, |(_, rest)| rest);
+        let name = name.split('?').next().unwrap_or(name).to_owned();
+        self.admin_on(&name, |client| client.simple_query(sql))
+            .unwrap_or_else(|e| panic!("running {sql} on {name}: {e}"))
+            .into_iter()
+            .filter_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).unwrap_or("").to_owned())
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The folder of the PostgreSQL tools this cluster runs (`pg_test_fsync` is there too).
+    pub fn bin_dir(&self) -> &Path {
+        &self.tools.bin
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
@@ -310,12 +348,21 @@ impl Cluster {
         &self,
         work: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send,
     ) -> Result<T, postgres::Error> {
+        self.admin_on("postgres", work)
+    }
+
+    /// Like [`Cluster::admin`], on database `db`.
+    fn admin_on<T: Send>(
+        &self,
+        db: &str,
+        work: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send,
+    ) -> Result<T, postgres::Error> {
         let mut config = postgres::Config::new();
         config
             .host_path(&self.data)
             .port(self.port)
             .user(SUPERUSER)
-            .dbname("postgres")
+            .dbname(db)
             .connect_timeout(PATIENCE);
         std::thread::scope(|s| {
             s.spawn(|| work(&mut config.connect(postgres::NoTls)?))

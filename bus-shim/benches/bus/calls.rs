@@ -7,7 +7,7 @@ use proto::{Request, StateMode};
 use serde_json::{Value, json};
 
 use crate::Ctx;
-use crate::fixture::{self};
+use crate::fixture::{self, Layout};
 use crate::mcp::{Server, Session};
 use crate::procs;
 use crate::report::{self, Better, Figure, Report, Target, Unit, Value as Cell};
@@ -15,8 +15,8 @@ use crate::stats::Samples;
 
 const SECTION: &str = "1 calls";
 
-struct Calls {
-    tools: Vec<(&'static str, Samples)>,
+pub struct Calls {
+    pub tools: Vec<(&'static str, Samples)>,
     /// CPU time per call of the calling session's server process, in µs.
     server_cpu_us: Option<f64>,
     /// CPU time per call of busd, in µs.
@@ -68,7 +68,11 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
             .ours(report::value(&ours, |c| c.busd_cpu_us.into())),
     );
     // The same requests straight over the socket: what MCP and the shim add.
-    let socket = report::ours(report, "calls over the socket", over_socket(ctx).await);
+    let socket = report::ours(
+        report,
+        "calls over the socket",
+        over_socket(ctx, Layout::Sqlite).await,
+    );
     for tool in ["whoami", "send", "inbox(peek)", "set_state", "get_state"] {
         report.add(
             Figure::ms(SECTION, format!("{tool} p50 over the socket (no MCP)")).ours(
@@ -84,11 +88,12 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
     }
 }
 
-/// The same calls from a protocol-level client, without MCP and the shim.
-async fn over_socket(ctx: &Ctx) -> anyhow::Result<Calls> {
-    let bus = fixture::started(&ctx.bins.busd).await?;
-    let a = fixture::registered(&bus, "a").await?;
-    let b = fixture::registered(&bus, "b").await?;
+/// The same calls from a protocol-level client, without MCP and the shim; on two busd, the
+/// caller `a` is on the first machine and `b` on the second.
+pub async fn over_socket(ctx: &Ctx, layout: Layout<'_>) -> anyhow::Result<Calls> {
+    let machines = layout.start(&ctx.bins.busd).await?;
+    let a = fixture::registered(machines.of(0), "a").await?;
+    let b = fixture::registered(machines.of(1), "b").await?;
     let send = |to: &str, content: &str| Request::Send {
         to: to.into(),
         content: content.into(),
@@ -142,6 +147,14 @@ async fn over_socket(ctx: &Ctx) -> anyhow::Result<Calls> {
         server_cpu_us: None,
         busd_cpu_us: None,
     })
+}
+
+impl Calls {
+    /// The `q` quantile of `tool`'s latency, in milliseconds.
+    pub fn quantile_ms(&self, tool: &str, q: f64) -> Option<f64> {
+        let (_, samples) = self.tools.iter().find(|(t, _)| *t == tool)?;
+        samples.quantile_ms(q)
+    }
 }
 
 async fn measure(ctx: &Ctx, server: &Server) -> anyhow::Result<Calls> {

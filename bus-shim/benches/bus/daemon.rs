@@ -3,11 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use proto::client::call;
 
 use crate::Ctx;
-use crate::fixture::{self};
+use crate::fixture::{self, Layout};
 use crate::procs;
 use crate::report::{self, Better, Figure, Report, Target, Unit};
 
@@ -22,7 +21,7 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
         let run = report::ours(
             report,
             &format!("daemon sends, {clients} clients"),
-            measure(ctx, clients, span).await,
+            measure(ctx, Layout::Sqlite, clients, span).await,
         );
         if let Some(run) = &run {
             report.throughput.push((clients, run.per_sec));
@@ -62,24 +61,37 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
     ));
 }
 
-struct Run {
-    per_sec: f64,
-    /// CPU time busd spent per send, in µs.
-    busd_cpu_us: f64,
+pub struct Run {
+    pub per_sec: f64,
+    /// CPU time the busd spent per send, in µs.
+    pub busd_cpu_us: f64,
     /// CPU time this process (the clients) spent per send, in µs.
-    client_cpu_us: f64,
+    pub client_cpu_us: f64,
+    /// CPU time the database server spent per send, in µs (PostgreSQL only).
+    pub server_cpu_us: Option<f64>,
 }
 
-/// Sends per second from `clients` concurrent clients over `span`.
-async fn measure(ctx: &Ctx, clients: usize, span: Duration) -> anyhow::Result<Run> {
-    let bus = fixture::started(&ctx.bins.busd).await?;
+/// Sends per second from `clients` concurrent clients over `span`; on two busd, the clients
+/// are dealt round the machines.
+pub async fn measure(
+    ctx: &Ctx,
+    layout: Layout<'_>,
+    clients: usize,
+    span: Duration,
+) -> anyhow::Result<Run> {
+    let machines = layout.start(&ctx.bins.busd).await?;
     let mut sessions = Vec::new();
     for i in 0..clients {
-        sessions.push(fixture::registered(&bus, &format!("d{i}")).await?);
+        sessions.push(fixture::registered(machines.of(i), &format!("d{i}")).await?);
     }
     let content = "x".repeat(64);
-    let busd = bus.busd_pid().context("busd's pid")?;
-    let (busd0, self0) = (procs::cpu_time(busd), procs::cpu_time(std::process::id()));
+    let (busd, server) = (machines.busd_pids(), layout.server_pids());
+    let me = std::process::id();
+    let cpu0 = (
+        procs::cpu_total(&busd),
+        procs::cpu_total(&server),
+        procs::cpu_time(me),
+    );
     let t0 = Instant::now();
     let deadline = t0 + span;
     let mut tasks = Vec::new();
@@ -100,13 +112,16 @@ async fn measure(ctx: &Ctx, clients: usize, span: Duration) -> anyhow::Result<Ru
         total += task.await??;
     }
     let elapsed = t0.elapsed();
-    let per_send = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
-        (Some(b), Some(a)) => (a - b).as_secs_f64() * 1e6 / total.max(1) as f64,
+    let per_send = |spent: Duration| spent.as_secs_f64() * 1e6 / total.max(1) as f64;
+    let client_cpu_us = match (cpu0.2, procs::cpu_time(me)) {
+        (Some(b), Some(a)) => per_send(a - b),
         _ => f64::NAN,
     };
     Ok(Run {
         per_sec: total as f64 / elapsed.as_secs_f64(),
-        busd_cpu_us: per_send(busd0, procs::cpu_time(busd)),
-        client_cpu_us: per_send(self0, procs::cpu_time(std::process::id())),
+        busd_cpu_us: per_send(procs::cpu_total(&busd).saturating_sub(cpu0.0)),
+        client_cpu_us,
+        server_cpu_us: (!server.is_empty())
+            .then(|| per_send(procs::cpu_total(&server).saturating_sub(cpu0.1))),
     })
 }

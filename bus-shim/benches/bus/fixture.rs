@@ -1,5 +1,6 @@
 //! The binaries under test (built in release, as users get them), and the workspace's temp bus
-//! ([`testkit::TempBus`]) on them.
+//! ([`testkit::TempBus`]) on them: one SQLite busd, or two busd sharing a PostgreSQL database
+//! ([`Layout`]).
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +8,7 @@ use anyhow::{Context, bail};
 use proto::Status;
 use proto::client::{Client, call};
 pub use testkit::TempBus;
+use testkit::postgres::Cluster;
 
 /// Paths of the release binaries.
 #[derive(Debug, Clone)]
@@ -88,4 +90,70 @@ pub async fn registered(bus: &TempBus, name: &str) -> anyhow::Result<Client> {
 /// busd's status, through `client`.
 pub async fn status(client: &Client) -> anyhow::Result<Status> {
     Ok(client.run(call::status()).await?)
+}
+
+/// How the bus under test is laid out.
+#[derive(Clone, Copy)]
+pub enum Layout<'a> {
+    /// One busd on its SQLite file.
+    Sqlite,
+    /// Two busd ("machine-a", "machine-b": their own socket folders) on one fresh database of
+    /// `cluster`.
+    Shared(&'a Cluster),
+}
+
+impl Layout<'_> {
+    /// How the table names it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Layout::Sqlite => "SQLite, 1 busd",
+            Layout::Shared(_) => "PostgreSQL, 2 busd",
+        }
+    }
+
+    /// The database server's processes (none for SQLite: it runs inside busd).
+    pub fn server_pids(&self) -> Vec<u32> {
+        match self {
+            Layout::Sqlite => Vec::new(),
+            Layout::Shared(cluster) => cluster.server_pids(),
+        }
+    }
+
+    /// A fresh bus of this layout, every busd serving.
+    pub async fn start(&self, busd: &Path) -> anyhow::Result<Machines> {
+        let buses = match self {
+            Layout::Sqlite => vec![started(busd).await?],
+            Layout::Shared(cluster) => {
+                let url = cluster.database();
+                let mut buses = Vec::new();
+                for host in ["machine-a", "machine-b"] {
+                    let mut bus = TempBus::shared_for(&url, busd.to_owned())
+                        .context("creating a temp folder")?;
+                    bus.try_spawn(&["--host", host])
+                        .await
+                        .with_context(|| format!("starting busd --host {host}"))?;
+                    buses.push(bus);
+                }
+                buses
+            }
+        };
+        Ok(Machines { buses })
+    }
+}
+
+/// The busd of one bus: one, or one per machine.
+pub struct Machines {
+    buses: Vec<TempBus>,
+}
+
+impl Machines {
+    /// The `i`th client's machine: clients are dealt round the machines.
+    pub fn of(&self, i: usize) -> &TempBus {
+        &self.buses[i % self.buses.len()]
+    }
+
+    /// Every busd's pid.
+    pub fn busd_pids(&self) -> Vec<u32> {
+        self.buses.iter().filter_map(TempBus::busd_pid).collect()
+    }
 }

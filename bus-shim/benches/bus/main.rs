@@ -1,8 +1,8 @@
 //! The claude-bus benchmark: a command a person runs (not a timed test) that measures call and
 //! wake latency, throughput with an exactly-once check, history scale, many sessions, start-up
-//! and idle cost, and the HTTP front beside stdio; it prints each figure beside its target, and
-//! with `--compare CMD` beside the same figure of another MCP stdio server (the Python
-//! claude-bus 0.2).
+//! and idle cost, the HTTP front beside stdio, and a bus shared by two busd on PostgreSQL
+//! beside SQLite; it prints each figure beside its target, and with `--compare CMD` beside
+//! the same figure of another MCP stdio server (the Python claude-bus 0.2).
 //!
 //! `cargo bench -p bus-shim --bench bus -- [--quick] [--compare CMD] [--out DIR]`
 //! (`--help` for the rest). It fails only on errors and on lost or duplicated mail.
@@ -23,6 +23,7 @@ mod mcp;
 mod opts;
 mod procs;
 mod report;
+mod shared;
 mod startup;
 mod stats;
 mod throughput;
@@ -106,6 +107,7 @@ fn run() -> anyhow::Result<bool> {
                     "startup" => startup::run(&ctx, &mut report).await,
                     "idle" => idle::run(&ctx, &mut report).await,
                     "http" => http::run(&ctx, &mut report).await,
+                    "shared" => shared::run(&ctx, &mut report).await,
                     "floor" => floor::run(&ctx, &mut report).await,
                     _ => unreachable!("every scenario is listed"),
                 }

@@ -16,10 +16,12 @@ const USAGE: &str = "usage: cargo bench -p bus-shim --bench bus -- [--quick] [--
                    DIR is taken from the workspace folder: cargo runs benchmarks in the package)
   --no-build       measure the binaries already in target/release (to compare builds)
   --only LIST      run only these scenarios: calls, wake, throughput, daemon, history, many,
-                   startup, idle, http, floor";
+                   startup, idle, http, shared (two busd on a throwaway PostgreSQL beside
+                   SQLite; skipped without initdb unless BUS_PG_REQUIRE=1), floor (the
+                   process hops alone)";
 
 /// Every scenario, in the order they run.
-pub const SCENARIOS: [&str; 10] = [
+pub const SCENARIOS: [&str; 11] = [
     "calls",
     "wake",
     "throughput",
@@ -29,6 +31,7 @@ pub const SCENARIOS: [&str; 10] = [
     "startup",
     "idle",
     "http",
+    "shared",
     "floor",
 ];
 

@@ -9,23 +9,23 @@ use serde_json::json;
 use tokio::sync::Barrier;
 
 use crate::Ctx;
-use crate::fixture::{self};
+use crate::fixture::{self, Layout};
 use crate::mcp::{Server, Session, inbox_contents};
 use crate::report::{self, Better, Figure, Report, Target, Unit, Value};
 
 const SECTION: &str = "3 send+drain";
-const SESSIONS: usize = 8;
+pub const SESSIONS: usize = 8;
 /// Every 8th message is a broadcast; the others go round the other sessions.
 const BROADCAST_EVERY: usize = 8;
 /// A session drains its inbox after every this many sends.
 const DRAIN_EVERY: usize = 4;
 
-struct Throughput {
-    sent: usize,
-    deliveries: usize,
-    per_sec: f64,
-    lost: usize,
-    duplicated: usize,
+pub struct Throughput {
+    pub sent: usize,
+    pub deliveries: usize,
+    pub per_sec: f64,
+    pub lost: usize,
+    pub duplicated: usize,
 }
 
 pub async fn run(ctx: &Ctx, report: &mut Report) {
@@ -35,12 +35,7 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
         None => None,
     };
     if let Some(t) = &ours {
-        if t.lost != 0 || t.duplicated != 0 {
-            report.fail(format!(
-                "send+drain: {} of {} deliveries lost, {} duplicated",
-                t.lost, t.deliveries, t.duplicated
-            ));
-        }
+        t.check(report, "send+drain");
         report.note(format!(
             "send+drain: {SESSIONS} sessions sent {} messages (1 in {BROADCAST_EVERY} a \
              broadcast), {} deliveries expected, each checked exactly once",
@@ -76,16 +71,52 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
     );
 }
 
-async fn measure(ctx: &Ctx, server: &Server) -> anyhow::Result<Throughput> {
-    let mut bus = fixture::temp_bus(&ctx.bins.busd)?;
-    if server.is_ours() {
-        bus.try_spawn(&[]).await?;
+impl Throughput {
+    /// A lost or duplicated delivery fails the run.
+    pub fn check(&self, report: &mut Report, what: &str) {
+        if self.lost != 0 || self.duplicated != 0 {
+            report.fail(format!(
+                "{what}: {} of {} deliveries lost, {} duplicated",
+                self.lost, self.deliveries, self.duplicated
+            ));
+        }
     }
+}
+
+async fn measure(ctx: &Ctx, server: &Server) -> anyhow::Result<Throughput> {
     let per_session = ctx.opts.pick(250, 2500);
+    if server.is_ours() {
+        return ours_on(ctx, Layout::Sqlite, per_session).await;
+    }
+    let bus = fixture::temp_bus(&ctx.bins.busd)?;
     let mut sessions = Vec::new();
     for i in 0..SESSIONS {
         sessions.push(Session::named(server, &bus, &format!("t{i}")).await?);
     }
+    exchange(server, sessions, per_session).await
+}
+
+/// Our shim's sessions on `layout`, each sending `per_session` messages; on two busd, the
+/// sessions are dealt round the machines.
+pub async fn ours_on(
+    ctx: &Ctx,
+    layout: Layout<'_>,
+    per_session: usize,
+) -> anyhow::Result<Throughput> {
+    let machines = layout.start(&ctx.bins.busd).await?;
+    let mut sessions = Vec::new();
+    for i in 0..SESSIONS {
+        sessions.push(Session::named(&ctx.ours, machines.of(i), &format!("t{i}")).await?);
+    }
+    exchange(&ctx.ours, sessions, per_session).await
+}
+
+/// Every session sends and drains at once; what each received, checked.
+async fn exchange(
+    server: &Server,
+    sessions: Vec<Session>,
+    per_session: usize,
+) -> anyhow::Result<Throughput> {
     let barrier = Arc::new(Barrier::new(SESSIONS));
     let t0 = Instant::now();
     let mut tasks = Vec::new();

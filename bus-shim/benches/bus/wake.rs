@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use crate::Ctx;
-use crate::fixture::{self, TempBus};
+use crate::fixture::{self, Layout, TempBus};
 use crate::mcp::{Server, Session, inbox_contents};
 use crate::procs;
 use crate::report::{self, Better, Figure, Report, Target, Unit, Value};
@@ -31,11 +31,11 @@ fn quiet(i: usize, slow: u32) -> Duration {
 }
 
 #[derive(Default)]
-struct Wake {
+pub struct Wake {
     /// Blocking readers (`inbox(wait)`), or readers polling 10 times a second.
-    wake: Samples,
+    pub wake: Samples,
     /// Samples dropped because the reader was not parked yet when the message was sent.
-    not_parked: usize,
+    pub not_parked: usize,
     /// Messages a polling reader never saw.
     lost: usize,
     /// Readers polling back to back, and the CPU share of the reader's server meanwhile.
@@ -140,10 +140,10 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
 }
 
 async fn measure(ctx: &Ctx, server: &Server) -> anyhow::Result<Wake> {
-    let mut bus = fixture::temp_bus(&ctx.bins.busd)?;
     if server.is_ours() {
-        bus.try_spawn(&[]).await?;
+        return ours_on(ctx, Layout::Sqlite).await;
     }
+    let bus = fixture::temp_bus(&ctx.bins.busd)?;
     let reader = Session::named(server, &bus, "reader").await?;
     let sender = Session::named(server, &bus, "sender").await?;
     let wake = if server.inbox_wait {
@@ -168,7 +168,20 @@ async fn measure(ctx: &Ctx, server: &Server) -> anyhow::Result<Wake> {
     Ok(wake)
 }
 
-/// The reader blocks in `inbox(wait)`; busd's status tells when it is parked.
+/// Our shim's `inbox(wait)` on `layout`: on two busd, the reader waits on the second machine's
+/// and the sender sends through the first's.
+pub async fn ours_on(ctx: &Ctx, layout: Layout<'_>) -> anyhow::Result<Wake> {
+    let machines = layout.start(&ctx.bins.busd).await?;
+    let (reader_bus, sender_bus) = (machines.of(1), machines.of(0));
+    let reader = Session::named(&ctx.ours, reader_bus, "reader").await?;
+    let sender = Session::named(&ctx.ours, sender_bus, "sender").await?;
+    let wake = blocking(ctx, reader_bus, &ctx.ours, &reader, &sender).await;
+    reader.close().await;
+    sender.close().await;
+    wake
+}
+
+/// The reader blocks in `inbox(wait)`; its busd's status tells when it is parked.
 async fn blocking(
     ctx: &Ctx,
     bus: &TempBus,
