@@ -234,20 +234,24 @@ impl PgBackend {
         }
     }
 
-    /// Open the write transaction, holding the write lock; on a connection found lost, once
-    /// more on a new one (nothing was applied yet).
+    /// Open the write transaction, holding the write lock, and forget the request records
+    /// past the replay window, in one round trip (its only values are numbers, written out);
+    /// on a connection found lost, once more on a new one (nothing was applied yet).
     fn begin(&mut self, now: f64) -> Result<(), StoreError> {
+        let sql = format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({}, {}); \
+             DELETE FROM applied WHERE at < '{}'::float8",
+            schema::LOCK_SPACE,
+            schema::WRITE_LOCK,
+            now - KEY_MEMORY_SECONDS
+        );
         let begin = |c: &mut Conn| {
-            c.batch("BEGIN")?;
-            c.exec(
-                "SELECT pg_advisory_xact_lock($1, $2)",
-                &[&schema::LOCK_SPACE, &schema::WRITE_LOCK],
-            )?;
-            c.exec(
-                "DELETE FROM applied WHERE at < $1",
-                &[&(now - KEY_MEMORY_SECONDS)],
-            )?;
-            Ok(())
+            let begun = c.batch(&sql);
+            // A statement refused after BEGIN leaves the transaction open and aborted.
+            if begun.is_err() && !c.is_closed() {
+                let _ = c.batch("ROLLBACK");
+            }
+            begun
         };
         match begin(self.conn()?) {
             Err(StoreError::Unreachable { .. }) if self.failed.is_none() => {
@@ -378,11 +382,25 @@ impl Backend for PgBackend {
     }
 }
 
+/// The notifications and the `COMMIT` in one round trip: a failed `pg_notify` stops the
+/// statements after it, so the transaction is then rolled back, never committed.
 fn notify_and_commit(c: &mut Conn, instance: &str, events: &[Committed]) -> Result<(), StoreError> {
+    let mut sql = String::new();
     for payload in notify::payloads(instance, events) {
-        c.exec("SELECT pg_notify($1, $2)", &[&notify::CHANNEL, &payload])?;
+        sql.push_str(&format!(
+            "SELECT pg_notify({}, {}); ",
+            literal(notify::CHANNEL),
+            literal(&payload)
+        ));
     }
-    c.batch("COMMIT")
+    sql.push_str("COMMIT");
+    c.batch(&sql)
+}
+
+/// `text` as an SQL string literal, whatever `standard_conforming_strings` says: an `E''`
+/// string, its backslashes and quotes escaped.
+fn literal(text: &str) -> String {
+    format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 /// The open transaction: each write in its own savepoint.
