@@ -2,7 +2,8 @@
 //!
 //! Each busd's database thread owns one connection ([`Conn`]); reads run as single
 //! statements, and a batch of writes is one transaction, each write in its own savepoint as in
-//! SQLite. Every write transaction first takes one advisory lock ([`schema::WRITE_LOCK`]) for
+//! SQLite, but for a send: one statement that refuses without writing anything, or fails and
+//! takes the batch with it, needs none ([`replay::send_at_once`]). Every write transaction first takes one advisory lock ([`schema::WRITE_LOCK`]) for
 //! its length, so the write transactions of all busd happen one after another: message ids
 //! become visible in the order they were given (a reader's cursor never passes an id still to
 //! commit), a consume sees every message committed before it, and two busd never deadlock.
@@ -439,6 +440,22 @@ impl PgTx<'_> {
         outcome
     }
 
+    /// A write that needs no savepoint: one statement that either refuses without writing
+    /// (the inner error) or fails, ending the whole transaction (the outer error: every later
+    /// write of the batch fails with it, and the batch is rolled back).
+    fn at_once<T>(
+        &mut self,
+        write: impl FnOnce(&mut Conn) -> Result<Result<T, StoreError>, StoreError>,
+    ) -> Result<T, StoreError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        write(self.c).unwrap_or_else(|e| {
+            self.failed = Some(e.clone());
+            Err(e)
+        })
+    }
+
     fn sent(&mut self, m: &MessageRow) {
         self.events.push(Committed::Message {
             id: m.id,
@@ -461,7 +478,16 @@ impl Tx for PgTx<'_> {
     }
 
     fn send(&mut self, w: &NewMessage) -> Result<MessageRow, StoreError> {
-        let (m, fresh) = self.savepoint(|c, _| replay::send(c, w, false))?;
+        // A text PostgreSQL refuses (a NUL) fails its statement: only a savepoint spares the
+        // batch then.
+        let nul = [&w.sender, &w.to, &w.content]
+            .into_iter()
+            .chain(w.key.as_ref().map(|k| &k.client))
+            .any(|text| text.contains('\0'));
+        let (m, fresh) = match nul {
+            false => self.at_once(|c| replay::send_at_once(c, w))?,
+            true => self.savepoint(|c, _| replay::send(c, w, false))?,
+        };
         if fresh {
             self.sent(&m);
         }

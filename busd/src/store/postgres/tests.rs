@@ -364,3 +364,29 @@ fn a_written_out_literal_reads_back_as_its_text_whatever_the_string_settings() {
         }
     }
 }
+
+#[test]
+fn a_send_the_server_refuses_fails_alone_in_its_batch() {
+    let Some(mut subject) = PgSubject::new() else {
+        return;
+    };
+    let send = |content: &str| crate::store::NewMessage {
+        key: None,
+        sender: "ann".into(),
+        to: "bob".into(),
+        content: content.into(),
+        reply_to: None,
+        now: 5.0,
+    };
+    let mut sent = Vec::new();
+    subject
+        .db
+        .transaction(5.0, &mut |tx| {
+            sent = ["before", "a\0b", "after"]
+                .map(|content| tx.send(&send(content)).is_ok())
+                .to_vec();
+        })
+        .unwrap();
+    assert_eq!(sent, [true, false, true]);
+    assert_eq!(subject.count("SELECT COUNT(*) FROM messages"), 2);
+}
