@@ -2,7 +2,8 @@
 //!
 //! Each busd's database thread owns one connection ([`Conn`]); reads run as single
 //! statements, and a batch of writes is one transaction, each write in its own savepoint as in
-//! SQLite. Every write transaction first takes one advisory lock ([`schema::WRITE_LOCK`]) for
+//! SQLite, but for a send: one statement that refuses without writing anything, or fails and
+//! takes the batch with it, needs none ([`replay::send_at_once`]). Every write transaction first takes one advisory lock ([`schema::WRITE_LOCK`]) for
 //! its length, so the write transactions of all busd happen one after another: message ids
 //! become visible in the order they were given (a reader's cursor never passes an id still to
 //! commit), a consume sees every message committed before it, and two busd never deadlock.
@@ -234,20 +235,24 @@ impl PgBackend {
         }
     }
 
-    /// Open the write transaction, holding the write lock; on a connection found lost, once
-    /// more on a new one (nothing was applied yet).
+    /// Open the write transaction, holding the write lock, and forget the request records
+    /// past the replay window, in one round trip (its only values are numbers, written out);
+    /// on a connection found lost, once more on a new one (nothing was applied yet).
     fn begin(&mut self, now: f64) -> Result<(), StoreError> {
+        let sql = format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({}, {}); \
+             DELETE FROM applied WHERE at < '{}'::float8",
+            schema::LOCK_SPACE,
+            schema::WRITE_LOCK,
+            now - KEY_MEMORY_SECONDS
+        );
         let begin = |c: &mut Conn| {
-            c.batch("BEGIN")?;
-            c.exec(
-                "SELECT pg_advisory_xact_lock($1, $2)",
-                &[&schema::LOCK_SPACE, &schema::WRITE_LOCK],
-            )?;
-            c.exec(
-                "DELETE FROM applied WHERE at < $1",
-                &[&(now - KEY_MEMORY_SECONDS)],
-            )?;
-            Ok(())
+            let begun = c.batch(&sql);
+            // A statement refused after BEGIN leaves the transaction open and aborted.
+            if begun.is_err() && !c.is_closed() {
+                let _ = c.batch("ROLLBACK");
+            }
+            begun
         };
         match begin(self.conn()?) {
             Err(StoreError::Unreachable { .. }) if self.failed.is_none() => {
@@ -378,11 +383,25 @@ impl Backend for PgBackend {
     }
 }
 
+/// The notifications and the `COMMIT` in one round trip: a failed `pg_notify` stops the
+/// statements after it, so the transaction is then rolled back, never committed.
 fn notify_and_commit(c: &mut Conn, instance: &str, events: &[Committed]) -> Result<(), StoreError> {
+    let mut sql = String::new();
     for payload in notify::payloads(instance, events) {
-        c.exec("SELECT pg_notify($1, $2)", &[&notify::CHANNEL, &payload])?;
+        sql.push_str(&format!(
+            "SELECT pg_notify({}, {}); ",
+            literal(notify::CHANNEL),
+            literal(&payload)
+        ));
     }
-    c.batch("COMMIT")
+    sql.push_str("COMMIT");
+    c.batch(&sql)
+}
+
+/// `text` as an SQL string literal, whatever `standard_conforming_strings` says: an `E''`
+/// string, its backslashes and quotes escaped.
+fn literal(text: &str) -> String {
+    format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 /// The open transaction: each write in its own savepoint.
@@ -421,6 +440,22 @@ impl PgTx<'_> {
         outcome
     }
 
+    /// A write that needs no savepoint: one statement that either refuses without writing
+    /// (the inner error) or fails, ending the whole transaction (the outer error: every later
+    /// write of the batch fails with it, and the batch is rolled back).
+    fn at_once<T>(
+        &mut self,
+        write: impl FnOnce(&mut Conn) -> Result<Result<T, StoreError>, StoreError>,
+    ) -> Result<T, StoreError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        write(self.c).unwrap_or_else(|e| {
+            self.failed = Some(e.clone());
+            Err(e)
+        })
+    }
+
     fn sent(&mut self, m: &MessageRow) {
         self.events.push(Committed::Message {
             id: m.id,
@@ -443,7 +478,16 @@ impl Tx for PgTx<'_> {
     }
 
     fn send(&mut self, w: &NewMessage) -> Result<MessageRow, StoreError> {
-        let (m, fresh) = self.savepoint(|c, _| replay::send(c, w, false))?;
+        // A text PostgreSQL refuses (a NUL) fails its statement: only a savepoint spares the
+        // batch then.
+        let nul = [&w.sender, &w.to, &w.content]
+            .into_iter()
+            .chain(w.key.as_ref().map(|k| &k.client))
+            .any(|text| text.contains('\0'));
+        let (m, fresh) = match nul {
+            false => self.at_once(|c| replay::send_at_once(c, w))?,
+            true => self.savepoint(|c, _| replay::send(c, w, false))?,
+        };
         if fresh {
             self.sent(&m);
         }

@@ -209,3 +209,67 @@ fn rebuild_page(c: &mut Conn, text: &str) -> Option<Result<Page, StoreError>> {
             .map(|messages| Page { messages, pending }),
     )
 }
+
+/// A send in one statement, without a savepoint of its own: the request record looked up,
+/// the reply-to checked, the message and its record inserted, all at once. A refusal (the key
+/// is another command's, the reply-to is unknown) is decided by what the statement read, and
+/// it inserted nothing then; the outer error is a failed statement, which ends the whole
+/// transaction (its batch fails, nothing of it commits).
+pub(super) fn send_at_once(
+    c: &mut Conn,
+    w: &NewMessage,
+) -> Result<Result<(MessageRow, bool), StoreError>, StoreError> {
+    let key = w.key.as_ref();
+    let client = key.map(|k| k.client.as_str());
+    // The request id is stored bit for bit as a signed BIGINT.
+    let request = key.map(|k| k.request as i64);
+    let row = c.one(
+        "WITH prior AS (SELECT command, outcome FROM applied \
+             WHERE client = $1::text AND request = $2::bigint), \
+         fresh AS (SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM prior) \
+             AND ($7::bigint IS NULL OR EXISTS (SELECT 1 FROM messages WHERE id = $7::bigint))), \
+         m AS (INSERT INTO messages(ts, sender, recipient, content, reply_to) \
+             SELECT $3::float8, $4::text, $5::text, $6::text, $7::bigint FROM fresh RETURNING id), \
+         a AS (INSERT INTO applied(client, request, outcome, at, command) \
+             SELECT $1::text, $2::bigint, m.id::text, $3::float8, $8::text FROM m \
+             WHERE $1::text IS NOT NULL) \
+         SELECT (SELECT id FROM m), (SELECT command FROM prior), (SELECT outcome FROM prior)",
+        &[
+            &client,
+            &request,
+            &w.now,
+            &w.sender,
+            &w.to,
+            &w.content,
+            &w.reply_to,
+            &Keyed::Send.name(),
+        ],
+    )?;
+    let (id, command, outcome): (Option<i64>, Option<String>, Option<String>) =
+        (row.get(0), row.get(1), row.get(2));
+    if let Some(id) = id {
+        let m = MessageRow {
+            id,
+            sender: w.sender.clone(),
+            recipient: w.to.clone(),
+            content: w.content.clone(),
+            reply_to: w.reply_to,
+            ts: w.now,
+        };
+        return Ok(Ok((m, true)));
+    }
+    let Some(text) = outcome else {
+        // Not applied, no record: the message it answers is not there.
+        return Ok(Err(StoreError::UnknownReplyTo(w.reply_to.unwrap_or(0))));
+    };
+    if let Some(first) = command
+        && first != Keyed::Send.name()
+    {
+        return Ok(Err(reused(key, Keyed::Send, Some(first))));
+    }
+    match rebuild_send(c, &text) {
+        // Reading the first outcome back failed: a statement may have, so the batch fails.
+        Some(first) => first.map(|(m, _)| Ok((m, false))),
+        None => Ok(Err(reused(key, Keyed::Send, None))),
+    }
+}

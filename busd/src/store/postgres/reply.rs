@@ -32,19 +32,21 @@ fn release(c: &mut Conn, name: &str, message: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The oldest message past `cursor` for `name` that is a reply reserved for its asks.
-pub(super) fn first_reserved(
+/// The newest message id (0 on an empty bus), and the oldest message past `cursor` for `name`
+/// that is a reply reserved for its asks, in one round trip.
+pub(super) fn newest_and_first_reserved(
     c: &mut Conn,
     name: &str,
     cursor: i64,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<(i64, Option<i64>), StoreError> {
     let row = c.one(
-        "SELECT MIN(m.id) FROM pg_temp.bus_asks a JOIN messages m ON m.reply_to = a.message_id \
+        "SELECT (SELECT MAX(id) FROM messages), \
+         (SELECT MIN(m.id) FROM pg_temp.bus_asks a JOIN messages m ON m.reply_to = a.message_id \
          WHERE a.name = $1 AND m.id > $2 AND (m.recipient = $1 OR m.recipient = 'all') \
-         AND m.sender IS DISTINCT FROM $1",
+         AND m.sender IS DISTINCT FROM $1)",
         &[&name, &cursor],
     )?;
-    Ok(row.get(0))
+    Ok((row.get::<_, Option<i64>>(0).unwrap_or(0), row.get(1)))
 }
 
 /// Take the oldest unread message of `name` replying to `message` (see [`TakeReply`]).

@@ -342,3 +342,51 @@ fn tls_is_spoken_and_checked_as_sslmode_says() {
     .expect("a CA file that is not there");
     assert!(missing.contains("/nonexistent/ca.pem"), "{missing}");
 }
+
+#[test]
+fn a_written_out_literal_reads_back_as_its_text_whatever_the_string_settings() {
+    let Some(mut subject) = PgSubject::new() else {
+        return;
+    };
+    let c = subject.db.conn().unwrap();
+    let texts = [
+        r#"{"from":"x","e":[["m",1,"o'brien"]]}"#,
+        r"back\slash \' \\' end\",
+        "$$ dollar $q$ ''quoted'' é ✓",
+    ];
+    for setting in ["on", "off"] {
+        c.batch(&format!("SET standard_conforming_strings = {setting}"))
+            .unwrap();
+        for text in texts {
+            let sql = format!("SELECT {}::text", super::literal(text));
+            let back: String = c.one(&sql, &[]).unwrap().get(0);
+            assert_eq!(back, text, "standard_conforming_strings = {setting}");
+        }
+    }
+}
+
+#[test]
+fn a_send_the_server_refuses_fails_alone_in_its_batch() {
+    let Some(mut subject) = PgSubject::new() else {
+        return;
+    };
+    let send = |content: &str| crate::store::NewMessage {
+        key: None,
+        sender: "ann".into(),
+        to: "bob".into(),
+        content: content.into(),
+        reply_to: None,
+        now: 5.0,
+    };
+    let mut sent = Vec::new();
+    subject
+        .db
+        .transaction(5.0, &mut |tx| {
+            sent = ["before", "a\0b", "after"]
+                .map(|content| tx.send(&send(content)).is_ok())
+                .to_vec();
+        })
+        .unwrap();
+    assert_eq!(sent, [true, false, true]);
+    assert_eq!(subject.count("SELECT COUNT(*) FROM messages"), 2);
+}

@@ -97,15 +97,23 @@ pub(super) fn consume(c: &mut Conn, w: &Consume) -> Result<Page, StoreError> {
         name, limit, now, ..
     } = w;
     let (limit, now) = (*limit, *now);
-    c.opt("SELECT 1 FROM agents WHERE name = $1 FOR UPDATE", &[name])?;
-    let cursor = read::cursor(c, name)?;
+    // The row locked and the cursor read in one statement (the lock waits for another busd's
+    // consume of the name, and the row read is then the one it committed).
+    let cursor = c
+        .opt(
+            "SELECT last_read_id FROM agents WHERE name = $1 FOR UPDATE",
+            &[name],
+        )?
+        .and_then(|r| r.get::<_, Option<i64>>(0))
+        .unwrap_or(0);
     let messages = read::inbox(c, name, cursor, limit)?;
+    let (newest, reserved) = super::reply::newest_and_first_reserved(c, name, cursor)?;
     let new_cursor = if messages.len() < limit as usize {
-        read::newest(c)?.max(cursor)
+        newest.max(cursor)
     } else {
         messages.last().map_or(cursor, |m| m.id)
     };
-    let new_cursor = match super::reply::first_reserved(c, name, cursor)? {
+    let new_cursor = match reserved {
         Some(reserved) => new_cursor.min(reserved - 1),
         None => new_cursor,
     };
@@ -122,9 +130,8 @@ pub(super) fn consume(c: &mut Conn, w: &Consume) -> Result<Page, StoreError> {
             &[name, &now, &new_cursor],
         )?;
     }
-    for m in &messages {
-        receipt(c, m.id, name, now)?;
-    }
+    let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
+    receipts(c, &ids, name, now)?;
     let pending = read::unread(c, name, new_cursor)?;
     Ok(Page { messages, pending })
 }
@@ -142,6 +149,21 @@ pub(super) fn mark_read(c: &mut Conn, name: &str, id: i64, now: f64) -> Result<(
     if theirs {
         receipt(c, id, name, now)?;
     }
+    Ok(())
+}
+
+/// Record that `name` has read the messages `ids`, in one statement (a first receipt is kept).
+fn receipts(c: &mut Conn, ids: &[i64], name: &str, now: f64) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    c.exec(
+        "INSERT INTO deliveries(message_id, recipient, read, read_ts) \
+         SELECT id, $2, 1, $3 FROM unnest($1::bigint[]) AS id \
+         ON CONFLICT(message_id, recipient) DO UPDATE SET read = 1, read_ts = excluded.read_ts \
+         WHERE deliveries.read IS DISTINCT FROM 1",
+        &[&ids, &name, &now],
+    )?;
     Ok(())
 }
 
