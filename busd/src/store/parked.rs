@@ -282,6 +282,14 @@ mod tests {
         }
     }
 
+    /// The page taken for `parked`, within 10 s.
+    async fn answered(parked: &mut ParkedRead, what: &str) -> Page {
+        tokio::time::timeout(std::time::Duration::from_secs(10), parked.taken())
+            .await
+            .expect(what)
+            .expect("taken")
+    }
+
     #[tokio::test]
     async fn a_send_to_a_parked_reader_is_taken_for_it_by_the_same_commit() {
         let (_dir, db) = db();
@@ -295,10 +303,7 @@ mod tests {
         let mut parked = db.park(consume("bob"), there());
         let before = db.transactions();
         let sent = db.send(mail("bob", "hi")).await.expect("send");
-        let page = tokio::time::timeout(std::time::Duration::from_secs(10), parked.taken())
-            .await
-            .expect("the send's commit answers the parked reader")
-            .expect("taken");
+        let page = answered(&mut parked, "the send's commit answers the parked reader").await;
         assert_eq!(
             db.transactions(),
             before + 1,
@@ -319,10 +324,7 @@ mod tests {
         let mut bob = db.park(consume("bob"), there());
         let alice = db.park(consume("alice"), there());
         let sent = db.send(mail("all", "everyone")).await.expect("send");
-        let page = tokio::time::timeout(std::time::Duration::from_secs(10), bob.taken())
-            .await
-            .expect("the broadcast's commit answers bob")
-            .expect("bob's take");
+        let page = answered(&mut bob, "the broadcast's commit answers bob").await;
         assert_eq!(
             page.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
             [sent.id]
