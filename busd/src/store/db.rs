@@ -7,6 +7,13 @@
 //! point of view (none waited for another's answer), so answering reads before the batch's
 //! writes is linearizable.
 //!
+//! When the backend offers a second connection for reads ([`Backend::reader`]), the reads run
+//! on a thread of their own instead, and never wait behind a batch's commit: they see what is
+//! durable, so a write answered before a read was asked is always seen. The inbox reads of a
+//! name the reader cannot answer ([`Reads::knows_inbox`]) are handed on to the database thread.
+//! The request records (`applied`) are always read by the database thread, in order with the
+//! writes that make them.
+//!
 //! A batch that sends mail to a reader parked in a consuming wait ([`Db::park`]) also takes the
 //! mail for that reader, in the same transaction after the batch's writes ([`parked`]): one
 //! durable commit per wake.
@@ -21,15 +28,26 @@ use tokio::sync::oneshot;
 use super::parked::{Mail, Parked, ParkedRead, StillThere, Take};
 use super::{
     AgentRow, Backend, Claim, ClaimRow, CommitListener, Consume, Counts, Keyed, MessageRow,
-    MessageStatusRow, NewMessage, Page, Recorded, Register, Release, RequestKey, SetState,
+    MessageStatusRow, NewMessage, Page, Reads, Recorded, Register, Release, RequestKey, SetState,
     StateRow, StoreError, Tail, TakeReply, TokenCreate, TokenRow, Tx,
 };
 
 /// The most commands taken into one batch.
 const MAX_BATCH: usize = 512;
 
-/// A read, answering on its own channel.
+/// A read on the database thread (or a call of the backend's that is no write), answering
+/// on its own channel.
 type ReadJob = Box<dyn FnOnce(&mut dyn Backend) + Send>;
+
+/// A read on the read thread.
+type ReaderRead = Box<dyn FnOnce(&mut dyn Reads) + Send>;
+
+/// What the read thread is given.
+enum ReaderJob {
+    Read(ReaderRead),
+    /// Stop reading (close is coming): answer once the connection is closed.
+    Stop(oneshot::Sender<()>),
+}
 
 /// A write queued for the next transaction.
 trait WriteJob: Send {
@@ -104,6 +122,8 @@ enum Job {
 #[derive(Clone)]
 pub struct Db {
     tx: std_mpsc::Sender<Job>,
+    /// The read thread, when the backend has a reader.
+    reader: Option<std_mpsc::Sender<ReaderJob>>,
     parked: Arc<Parked>,
     /// Transactions the thread has run (committed or not).
     transactions: Arc<AtomicU64>,
@@ -112,9 +132,13 @@ pub struct Db {
 impl Db {
     /// Start the database thread. It ends, closing the backend, once every [`Db`] is dropped.
     pub fn spawn<L: CommitListener>(
-        backend: Box<dyn Backend>,
+        mut backend: Box<dyn Backend>,
         listener: L,
     ) -> std::io::Result<(Db, JoinHandle<Result<(), StoreError>>)> {
+        let reader = match backend.reader() {
+            Some(reads) => Some(spawn_reader(reads)?),
+            None => None,
+        };
         let (tx, rx) = std_mpsc::channel();
         let parked = Arc::new(Parked::default());
         let transactions = Arc::new(AtomicU64::new(0));
@@ -127,6 +151,7 @@ impl Db {
         })?;
         let db = Db {
             tx,
+            reader,
             parked,
             transactions,
         };
@@ -149,13 +174,21 @@ impl Db {
     /// Finish what is queued, then close the backend (checkpoint). Later commands fail with
     /// `StoreError::Closed`.
     pub async fn close(&self) {
+        // The reader first, so that no read is under way while the writer checkpoints.
+        if let Some(reader) = &self.reader {
+            let (tx, rx) = oneshot::channel();
+            if reader.send(ReaderJob::Stop(tx)).is_ok() {
+                let _ = rx.await;
+            }
+        }
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Job::Close(tx)).is_ok() {
             let _ = rx.await;
         }
     }
 
-    async fn read<T: Send + 'static>(
+    /// A call on the database thread's connection, between batches.
+    async fn read_writer<T: Send + 'static>(
         &self,
         read: impl FnOnce(&mut dyn Backend) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -165,6 +198,43 @@ impl Db {
         });
         self.tx
             .send(Job::Read(job))
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// A read of durable state: on the read thread when there is one.
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&mut dyn Reads) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.read_inbox(None, read).await
+    }
+
+    /// A read that involves the inbox of `name` (when given): on the read thread when there
+    /// is one and it can answer for `name`, otherwise on the database thread.
+    async fn read_inbox<T: Send + 'static>(
+        &self,
+        name: Option<String>,
+        read: impl FnOnce(&mut dyn Reads) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let Some(reader) = &self.reader else {
+            return self.read_writer(|backend| read(backend)).await;
+        };
+        let (tx, rx) = oneshot::channel();
+        let writer = self.tx.clone();
+        let job: ReaderRead = Box::new(move |reads| {
+            if name.as_deref().is_none_or(|name| reads.knows_inbox(name)) {
+                let _ = tx.send(read(reads));
+                return;
+            }
+            let job: ReadJob = Box::new(move |backend| {
+                let _ = tx.send(read(backend));
+            });
+            // A send that fails drops `tx`: the caller learns the store is closed.
+            let _ = writer.send(Job::Read(job));
+        });
+        reader
+            .send(ReaderJob::Read(job))
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
@@ -198,24 +268,25 @@ impl Db {
     }
 
     pub async fn peek(&self, name: &str, limit: u32) -> Result<Page, StoreError> {
-        let name = name.to_owned();
-        self.read(move |b| b.peek(&name, limit)).await
+        let owned = name.to_owned();
+        self.read_inbox(Some(name.to_owned()), move |b| b.peek(&owned, limit))
+            .await
     }
 
     /// Hold `name` against the sessions of other busd on a shared store (see
     /// [`Backend::hold`]): on the database thread's connection, as the reads are.
     pub async fn hold(&self, name: &str, now: f64) -> Result<bool, StoreError> {
         let name = name.to_owned();
-        self.read(move |b| b.hold(&name, now)).await
+        self.read_writer(move |b| b.hold(&name, now)).await
     }
 
     pub async fn let_go(&self, name: &str) -> Result<(), StoreError> {
         let name = name.to_owned();
-        self.read(move |b| b.let_go(&name)).await
+        self.read_writer(move |b| b.let_go(&name)).await
     }
 
     pub async fn held_elsewhere(&self) -> Result<Vec<(String, String)>, StoreError> {
-        self.read(|b| b.held_elsewhere()).await
+        self.read_writer(|b| b.held_elsewhere()).await
     }
 
     pub async fn agents(&self) -> Result<Vec<AgentRow>, StoreError> {
@@ -258,12 +329,13 @@ impl Db {
         key: RequestKey,
         kind: Keyed,
     ) -> Result<Option<Recorded>, StoreError> {
-        self.read(move |b| b.applied(&key, kind)).await
+        self.read_writer(move |b| b.applied(&key, kind)).await
     }
 
     pub async fn thread(&self, name: &str, id: i64) -> Result<Page, StoreError> {
-        let name = name.to_owned();
-        self.read(move |b| b.thread(&name, id)).await
+        let owned = name.to_owned();
+        self.read_inbox(Some(name.to_owned()), move |b| b.thread(&owned, id))
+            .await
     }
 
     pub async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
@@ -341,6 +413,26 @@ fn recipient(m: &MessageRow) -> Option<Mail> {
 struct Thread {
     parked: Arc<Parked>,
     transactions: Arc<AtomicU64>,
+}
+
+/// Start the read thread on `reads`; it ends when told to stop or when every [`Db`] is gone.
+fn spawn_reader(mut reads: Box<dyn Reads>) -> std::io::Result<std_mpsc::Sender<ReaderJob>> {
+    let (tx, rx) = std_mpsc::channel();
+    std::thread::Builder::new()
+        .name("busd-read".into())
+        .spawn(move || {
+            while let Ok(job) = rx.recv() {
+                match job {
+                    ReaderJob::Read(read) => read(&mut *reads),
+                    ReaderJob::Stop(done) => {
+                        drop(reads);
+                        let _ = done.send(());
+                        return;
+                    }
+                }
+            }
+        })?;
+    Ok(tx)
 }
 
 fn run<L: CommitListener>(

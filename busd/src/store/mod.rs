@@ -22,6 +22,7 @@ mod error;
 mod parked;
 pub mod postgres;
 mod records;
+mod reserved;
 mod rows;
 pub mod sqlite;
 
@@ -34,7 +35,14 @@ pub use parked::{ParkedRead, StillThere};
 pub use rows::*;
 
 /// The reads: answered from committed state, changing nothing.
-pub trait Backend: Send + 'static {
+pub trait Reads: Send + 'static {
+    /// Whether this connection can answer the inbox reads of `name` (`peek`, `thread`). A
+    /// [`Backend::reader`] cannot while an ask of `name` holds reservations (they live on the
+    /// writer's connection alone): those reads go to the writer.
+    fn knows_inbox(&self, name: &str) -> bool {
+        let _ = name;
+        true
+    }
     /// Up to `limit` unread messages for `name` and how many are unread in all.
     fn peek(&mut self, name: &str, limit: u32) -> Result<Page, StoreError>;
     /// Every agent ever registered, by name.
@@ -61,6 +69,17 @@ pub trait Backend: Send + 'static {
     fn thread(&mut self, name: &str, id: i64) -> Result<Page, StoreError>;
     /// Every HTTP token, with its digest, by name.
     fn tokens(&mut self) -> Result<Vec<TokenRow>, StoreError>;
+}
+
+/// A store: its reads, and the writes in durable transactions.
+pub trait Backend: Reads {
+    /// A second connection to the same store for the reads, run on a thread of its own, so
+    /// that reads never wait behind a batch's commit: it sees each transaction once it is
+    /// durable, as the writer's other readers do. `None` when the store has none to offer
+    /// (the reads then run on the database thread, between batches).
+    fn reader(&mut self) -> Option<Box<dyn Reads>> {
+        None
+    }
 
     /// Run `writes` in one durable transaction, and answer what it committed that waiting
     /// readers care about once it is durable. Call `writes` exactly once, with the open

@@ -1,7 +1,7 @@
 //! The PostgreSQL backend: a bus shared by the busd of several machines.
 //!
-//! Each busd's database thread owns one connection ([`Conn`]); reads run as single
-//! statements, and a batch of writes is one transaction, each write in its own savepoint as in
+//! Each busd's database thread owns one connection ([`Conn`]), and its read thread another
+//! ([`Backend::reader`]); reads run as single statements, and a batch of writes is one transaction, each write in its own savepoint as in
 //! SQLite, but for a send: one statement that refuses without writing anything, or fails and
 //! takes the batch with it, needs none ([`replay::send_at_once`]). Every write transaction first takes one advisory lock ([`schema::WRITE_LOCK`]) for
 //! its length, so the write transactions of all busd happen one after another: message ids
@@ -36,11 +36,12 @@ use postgres::{Row, Statement};
 pub use connect::Target;
 pub use migrate::{Copied, migrate};
 
+use super::reserved::Reserved;
 use super::{
     AgentRow, Backend, Claim, ClaimRow, CommitListener, Committed, Consume, Counts,
-    KEY_MEMORY_SECONDS, Keyed, MessageRow, MessageStatusRow, NewMessage, Page, Recorded, Register,
-    Release, RequestKey, SetState, StateRow, StoreError, Tail, TakeReply, TokenCreate, TokenRow,
-    Tx,
+    KEY_MEMORY_SECONDS, Keyed, MessageRow, MessageStatusRow, NewMessage, Page, Reads, Recorded,
+    Register, Release, RequestKey, SetState, StateRow, StoreError, Tail, TakeReply, TokenCreate,
+    TokenRow, Tx,
 };
 
 /// After a failed connection attempt, calls fail at once for this long instead of each
@@ -132,6 +133,10 @@ pub struct PgBackend {
     failed: Option<(Instant, StoreError)>,
     /// The names this busd's sessions hold ([`presence`]), taken again on a new connection.
     held: std::collections::BTreeSet<String>,
+    /// The names holding reservations, which only the writer's connection has.
+    reserved: Reserved,
+    /// This is a reader: the reservations are not on its connection.
+    reader: bool,
 }
 
 impl PgBackend {
@@ -152,6 +157,8 @@ impl PgBackend {
             conn: None,
             failed: None,
             held: Default::default(),
+            reserved: Reserved::default(),
+            reader: false,
             target,
         };
         backend.adopt(client)?;
@@ -220,6 +227,24 @@ impl PgBackend {
         Ok(self.conn.as_mut().expect("connected above"))
     }
 
+    /// After a transaction: which names hold reservations now (none on a new connection).
+    fn note_reservations(&mut self) {
+        if self.reserved.is_empty() {
+            return;
+        }
+        let Some(c) = self.conn.as_mut().filter(|c| !c.is_closed()) else {
+            self.reserved.replace(Default::default());
+            return;
+        };
+        match c.rows("SELECT DISTINCT name FROM pg_temp.bus_asks", &[]) {
+            Ok(rows) => self
+                .reserved
+                .replace(rows.iter().map(|r| r.get(0)).collect()),
+            // Keep the names as they are: a name too many only sends its reads to the writer.
+            Err(e) => tracing::warn!(error = %e, "could not list the reservations"),
+        }
+    }
+
     /// Run `read` on the connection; when the connection turns out lost (the server
     /// restarted since the last call), once more on a new one: a read changes nothing.
     fn read<T>(
@@ -264,7 +289,11 @@ impl PgBackend {
     }
 }
 
-impl Backend for PgBackend {
+impl Reads for PgBackend {
+    fn knows_inbox(&self, name: &str) -> bool {
+        !self.reader || !self.reserved.has(name)
+    }
+
     fn peek(&mut self, name: &str, limit: u32) -> Result<Page, StoreError> {
         self.read(|c| read::peek(c, name, limit))
     }
@@ -308,6 +337,22 @@ impl Backend for PgBackend {
     fn tokens(&mut self) -> Result<Vec<TokenRow>, StoreError> {
         self.read(tokens::all)
     }
+}
+
+impl Backend for PgBackend {
+    /// A connection of its own, made on the first read (and again when lost, as the writer's).
+    fn reader(&mut self) -> Option<Box<dyn Reads>> {
+        Some(Box::new(PgBackend {
+            target: self.target.clone(),
+            conn: None,
+            instance: self.instance.clone(),
+            host: self.host.clone(),
+            failed: None,
+            held: Default::default(),
+            reserved: self.reserved.clone(),
+            reader: true,
+        }))
+    }
 
     fn transaction(
         &mut self,
@@ -321,6 +366,7 @@ impl Backend for PgBackend {
         let mut tx = PgTx {
             c,
             host: &host,
+            reserved: &self.reserved,
             events: Vec::new(),
             failed: None,
         };
@@ -337,6 +383,7 @@ impl Backend for PgBackend {
             tracing::error!(error = %e, "rollback failed");
             self.conn = None;
         }
+        self.note_reservations();
         result
     }
 
@@ -408,6 +455,8 @@ fn literal(text: &str) -> String {
 struct PgTx<'c> {
     c: &'c mut Conn,
     host: &'c str,
+    /// Told of each ask before it commits.
+    reserved: &'c Reserved,
     events: Vec<Committed>,
     /// The error that ended the whole transaction (the connection lost, a failed savepoint).
     failed: Option<StoreError>,
@@ -495,6 +544,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn ask(&mut self, w: &NewMessage) -> Result<MessageRow, StoreError> {
+        self.reserved.add(&w.sender);
         let (m, fresh) = self.savepoint(|c, _| replay::send(c, w, true))?;
         if fresh {
             self.sent(&m);

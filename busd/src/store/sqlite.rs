@@ -1,4 +1,6 @@
-//! The SQLite backend: one connection, owned by the database thread.
+//! The SQLite backend: one connection for the writes, owned by the database thread, and a
+//! second one for the reads ([`Backend::reader`]): in WAL mode a reader sees every
+//! transaction once it is synced, and neither waits for the other.
 //!
 //! A transaction is one `BEGIN IMMEDIATE … COMMIT` (one fsync for the whole batch) with each
 //! write inside its own savepoint, so a refused write leaves no trace and does not disturb the
@@ -20,18 +22,25 @@ mod write;
 
 pub(crate) use schema::SCHEMA_VERSION;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
+use super::reserved::Reserved;
 use super::{
     AgentRow, Backend, Claim, ClaimRow, Committed, Consume, Counts, KEY_MEMORY_SECONDS, Keyed,
-    MessageRow, MessageStatusRow, NewMessage, Page, Recorded, Register, Release, RequestKey,
+    MessageRow, MessageStatusRow, NewMessage, Page, Reads, Recorded, Register, Release, RequestKey,
     SetState, StateRow, StoreError, Tail, TakeReply, TokenCreate, TokenRow, Tx,
 };
 
+/// A connection to the database: the writer's, or a reader's.
 pub struct SqliteBackend {
     conn: Connection,
+    path: PathBuf,
+    /// The names holding reservations, which only the writer's connection has.
+    reserved: Reserved,
+    /// This is a reader: the reservations are not on its connection.
+    reader: bool,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -50,7 +59,26 @@ impl SqliteBackend {
         wal::check(path)?;
         let conn = schema::open(path)?;
         conn.execute_batch(reply::RESERVATIONS)?;
-        Ok(SqliteBackend { conn })
+        Ok(SqliteBackend {
+            conn,
+            path: path.to_owned(),
+            reserved: Reserved::default(),
+            reader: false,
+        })
+    }
+
+    /// After a transaction: which names hold reservations now.
+    fn note_reservations(&self) -> Result<(), StoreError> {
+        if self.reserved.is_empty() {
+            return Ok(());
+        }
+        let names = self
+            .conn
+            .prepare_cached("SELECT DISTINCT name FROM temp.asks")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        self.reserved.replace(names);
+        Ok(())
     }
 
     /// End a failed transaction so the connection is usable for the next batch.
@@ -63,7 +91,11 @@ impl SqliteBackend {
     }
 }
 
-impl Backend for SqliteBackend {
+impl Reads for SqliteBackend {
+    fn knows_inbox(&self, name: &str) -> bool {
+        !self.reader || !self.reserved.has(name)
+    }
+
     fn peek(&mut self, name: &str, limit: u32) -> Result<Page, StoreError> {
         read::peek(&self.conn, name, limit)
     }
@@ -107,6 +139,38 @@ impl Backend for SqliteBackend {
     fn tokens(&mut self) -> Result<Vec<TokenRow>, StoreError> {
         tokens::all(&self.conn)
     }
+}
+
+impl Backend for SqliteBackend {
+    /// A read-only connection of its own, with an empty reservations table (so the inbox
+    /// queries it shares with the writer run there too). Only in WAL mode: with a rollback
+    /// journal a reader would wait for every commit, which is what it is for to avoid.
+    fn reader(&mut self) -> Option<Box<dyn Reads>> {
+        let wal = self
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get::<_, String>(0))
+            .is_ok_and(|mode| mode.eq_ignore_ascii_case("wal"));
+        if !wal {
+            return None;
+        }
+        let opened = schema::open_reader(&self.path).and_then(|conn| {
+            conn.execute_batch(reply::RESERVATIONS)?;
+            conn.pragma_update(None, "query_only", true)?;
+            Ok(conn)
+        });
+        match opened {
+            Ok(conn) => Some(Box::new(SqliteBackend {
+                conn,
+                path: self.path.clone(),
+                reserved: self.reserved.clone(),
+                reader: true,
+            })),
+            Err(e) => {
+                tracing::warn!(error = %e, "no connection of their own for the reads: they wait for the writes");
+                None
+            }
+        }
+    }
 
     fn transaction(
         &mut self,
@@ -119,6 +183,7 @@ impl Backend for SqliteBackend {
                 .execute([now - KEY_MEMORY_SECONDS])?;
             let mut tx = SqliteTx {
                 c: &self.conn,
+                reserved: &self.reserved,
                 events: Vec::new(),
                 failed: None,
             };
@@ -130,6 +195,10 @@ impl Backend for SqliteBackend {
         });
         if result.is_err() {
             self.rollback();
+        }
+        if let Err(e) = self.note_reservations() {
+            // Keep the names as they are: a name too many only sends its reads to the writer.
+            tracing::warn!(error = %e, "could not list the reservations");
         }
         result
     }
@@ -154,6 +223,8 @@ impl Backend for SqliteBackend {
 /// The open transaction: each write in its own savepoint.
 struct SqliteTx<'c> {
     c: &'c Connection,
+    /// Told of each ask before it commits.
+    reserved: &'c Reserved,
     /// What the writes applied so far committed, once the transaction does.
     events: Vec<Committed>,
     /// The error that ended the whole transaction (SQLite rolled it back: disk full, I/O).
@@ -220,6 +291,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn ask(&mut self, w: &NewMessage) -> Result<MessageRow, StoreError> {
+        self.reserved.add(&w.sender);
         let (m, fresh) = self.savepoint(|c| replay::send(c, w, true))?;
         if fresh {
             self.sent(&m);

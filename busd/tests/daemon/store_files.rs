@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use busd::store::sqlite::SqliteBackend;
-use busd::store::{Backend, ClaimRow, Consume, NewMessage, Page, Register, StoreError, Tail, Tx};
+use busd::store::{
+    Backend, ClaimRow, Consume, NewMessage, Page, Reads, Register, StoreError, Tail, Tx,
+};
 use rusqlite::Connection;
 
 use crate::common::{PYTHON_V1, PYTHON_V2, dump, fixture, user_version};

@@ -3,11 +3,12 @@
 
 use std::sync::{Arc, Mutex};
 
+use busd::store::postgres::PgBackend;
 use busd::store::sqlite::SqliteBackend;
 use busd::store::{
     AgentRow, Backend, Claim, ClaimRow, CommitListener, Committed, Consume, Counts, Db, Keyed,
-    MessageStatusRow, NewMessage, Page, Recorded, RequestKey, SetState, StateRow, StoreError, Tail,
-    TokenRow, Tx,
+    MessageStatusRow, NewMessage, Page, Reads, Recorded, RequestKey, SetState, StateRow,
+    StoreError, Tail, TakeReply, TokenRow, Tx,
 };
 
 /// Collects what the database thread reports as committed.
@@ -30,7 +31,10 @@ struct Gated {
     batches: Arc<Mutex<Vec<usize>>>,
 }
 
-impl Backend for Gated {
+impl Reads for Gated {
+    fn knows_inbox(&self, name: &str) -> bool {
+        self.inner.knows_inbox(name)
+    }
     fn peek(&mut self, name: &str, limit: u32) -> Result<Page, StoreError> {
         self.inner.peek(name, limit)
     }
@@ -63,6 +67,12 @@ impl Backend for Gated {
     }
     fn tokens(&mut self) -> Result<Vec<TokenRow>, StoreError> {
         self.inner.tokens()
+    }
+}
+
+impl Backend for Gated {
+    fn reader(&mut self) -> Option<Box<dyn Reads>> {
+        self.inner.reader()
     }
     fn transaction(
         &mut self,
@@ -445,6 +455,138 @@ async fn a_state_write_is_reported_with_its_version_once_committed_and_a_refused
             version
         })
     );
+    drop(db);
+    assert_eq!(thread.join().unwrap(), Ok(()));
+}
+
+fn message(from: &str, to: &str, content: &str, reply_to: Option<i64>) -> NewMessage {
+    NewMessage {
+        key: None,
+        sender: from.into(),
+        to: to.into(),
+        content: content.into(),
+        reply_to,
+        now: 1.0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_are_answered_while_a_batch_is_still_committing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (entered_tx, entered_rx) = tokio::sync::oneshot::channel();
+    let (gate_tx, gate_rx) = std::sync::mpsc::channel();
+    let mut inner = SqliteBackend::open(&dir.path().join("bus.db")).unwrap();
+    let mut tx_done = None;
+    inner
+        .transaction(1.0, &mut |tx| {
+            tx_done = Some(tx.send(&message("alice", "bob", "durable", None)));
+        })
+        .unwrap();
+    assert!(tx_done.unwrap().is_ok());
+    let backend = Gated {
+        inner,
+        entered: Some(entered_tx),
+        gate: Some(gate_rx),
+        batches: Arc::default(),
+    };
+    let (db, thread) = Db::spawn(Box::new(backend), Events::default()).unwrap();
+
+    // The database thread is held inside a batch (as by a slow fsync) ...
+    let pending = tokio::spawn({
+        let db = db.clone();
+        async move { db.send(message("alice", "bob", "in flight", None)).await }
+    });
+    entered_rx.await.unwrap();
+    // ... and the reads are answered meanwhile, from what was durable before it.
+    let page = tokio::time::timeout(std::time::Duration::from_secs(10), db.peek("bob", 10))
+        .await
+        .expect("a peek waited for the batch's commit")
+        .unwrap();
+    let contents: Vec<&str> = page.messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!((contents, page.pending), (vec!["durable"], 1));
+    let counts = tokio::time::timeout(std::time::Duration::from_secs(10), db.counts(1.0))
+        .await
+        .expect("a count waited for the batch's commit")
+        .unwrap();
+    assert_eq!(counts.messages, 1);
+    assert!(!pending.is_finished());
+
+    gate_tx.send(()).unwrap();
+    assert!(pending.await.unwrap().is_ok());
+    // A write answered is seen by every read asked after it.
+    assert_eq!(db.peek("bob", 10).await.unwrap().pending, 2);
+    db.close().await;
+    drop(db);
+    assert_eq!(thread.join().unwrap(), Ok(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_inbox_of_a_waiting_asker_is_read_where_its_reservations_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Box::new(SqliteBackend::open(&dir.path().join("bus.db")).unwrap());
+    asker_reads_where_its_reservations_are(backend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_inbox_of_a_waiting_asker_is_read_where_its_reservations_are_on_postgres() {
+    let Some(cluster) = testkit::postgres::cluster() else {
+        return;
+    };
+    let url = cluster.database();
+    // The client blocks on a runtime of its own: it connects off this one.
+    let backend = tokio::task::spawn_blocking(move || PgBackend::open(&url).unwrap())
+        .await
+        .unwrap();
+    asker_reads_where_its_reservations_are(Box::new(backend)).await;
+}
+
+/// The reader has no reservations: alice's inbox is read by the writer while her ask waits.
+async fn asker_reads_where_its_reservations_are(backend: Box<dyn Backend>) {
+    let (db, thread) = Db::spawn(backend, Events::default()).unwrap();
+    let asked = db
+        .ask(message("alice", "bob", "question", None))
+        .await
+        .unwrap();
+    db.send(message("bob", "alice", "the answer", Some(asked.id)))
+        .await
+        .unwrap();
+    db.send(message("carol", "alice", "unrelated", None))
+        .await
+        .unwrap();
+    // The reply is the ask's while it waits: alice's inbox neither shows nor counts it.
+    let page = db.peek("alice", 10).await.unwrap();
+    let contents: Vec<&str> = page.messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!((contents, page.pending), (vec!["unrelated"], 1));
+    assert_eq!(db.thread("alice", asked.id).await.unwrap().pending, 1);
+
+    let taken = db
+        .take_reply(TakeReply {
+            key: None,
+            name: "alice".into(),
+            message: asked.id,
+            keep_until: 1.0,
+            last: true,
+            now: 1.0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(taken.map(|m| m.content), Some("the answer".into()));
+    // The reservation is over; the taken reply stays read.
+    db.send(message(
+        "bob",
+        "alice",
+        "a late second reply",
+        Some(asked.id),
+    ))
+    .await
+    .unwrap();
+    let page = db.peek("alice", 10).await.unwrap();
+    let contents: Vec<&str> = page.messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(
+        (contents, page.pending),
+        (vec!["unrelated", "a late second reply"], 2)
+    );
+    db.close().await;
     drop(db);
     assert_eq!(thread.join().unwrap(), Ok(()));
 }

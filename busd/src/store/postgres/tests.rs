@@ -6,7 +6,7 @@ use std::sync::{Arc, Barrier, Mutex};
 
 use super::PgBackend;
 use crate::store::conformance::{Bus, Rows, Subject, suite};
-use crate::store::{Backend, CommitListener, Committed};
+use crate::store::{Backend, CommitListener, Committed, Reads};
 
 /// A database of its own on the test cluster.
 pub(crate) struct PgSubject {

@@ -91,6 +91,18 @@ pub(crate) fn open(path: &Path) -> anyhow::Result<Connection> {
     Ok(conn)
 }
 
+/// A second connection to the database `open` prepared, for reads only: the same settings
+/// but for the journal mode and the sync, which are the writer's.
+pub(crate) fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    tune(&conn)?;
+    Ok(conn)
+}
+
 /// Classify the file without writing to it.
 fn probe(path: &Path) -> anyhow::Result<Found> {
     let shown = path.display();
@@ -192,6 +204,12 @@ fn configure(conn: &Connection, path: &Path) -> anyhow::Result<()> {
         tracing::warn!(path = %path.display(), mode, "the database could not switch to WAL");
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
+    tune(conn)?;
+    Ok(())
+}
+
+/// Room for the hot statements in the cache, and one plan per statement.
+fn tune(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_prepared_statement_cache_capacity(64);
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,

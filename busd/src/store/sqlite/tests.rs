@@ -6,7 +6,7 @@ use tempfile::TempDir;
 
 use super::SqliteBackend;
 use crate::store::conformance::{Bus, Rows, Subject, consume_w, key, send_w, set_w, suite};
-use crate::store::{Backend, Keyed, Recorded, Register, StoreError};
+use crate::store::{Backend, Keyed, Reads, Recorded, Register, StoreError};
 
 /// A database file of its own in a temp folder.
 pub(crate) struct SqliteSubject {
