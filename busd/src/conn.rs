@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use interprocess::local_socket::tokio::Stream;
 use proto::frame::{self, MAX_REPLY_FRAME, MAX_REQUEST_FRAME};
+use proto::socket::Socket;
 use proto::{Envelope, ErrorKind, Reply, Request, Response, WireError};
 use tokio::io::BufReader;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -48,8 +49,14 @@ pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>, _slot: OwnedSemap
         tracing::warn!(conn = id, "refused a connection: {why}");
         return;
     }
-    let Stream::UdSocket(socket) = &stream;
-    let socket = std::os::fd::AsFd::as_fd(socket).as_raw_fd();
+    let stream = match Socket::new(stream) {
+        Ok(stream) => stream,
+        Err(e) => {
+            tracing::warn!(conn = id, error = %e, "could not register a connection");
+            return;
+        }
+    };
+    let socket = stream.as_raw_fd();
     let (read, write) = tokio::io::split(stream);
     let mut reader = BufReader::new(read);
     let mut writer = FramedWrite::new(write, frame::codec(MAX_REPLY_FRAME));
@@ -238,6 +245,9 @@ pub(crate) async fn refuse(stream: Stream, shared: Arc<Shared>) {
         return;
     }
     tracing::warn!("refused a connection: {MAX_CONNECTIONS} connections are open");
+    let Ok(stream) = Socket::new(stream) else {
+        return;
+    };
     let (read, write) = tokio::io::split(stream);
     // Take the client's hello first (briefly): a client writes it before it reads, and
     // closing on it unread would break its write instead of giving it the refusal.

@@ -18,6 +18,7 @@ pub mod older;
 pub mod overlap;
 pub mod paths;
 pub mod private;
+pub mod socket;
 pub mod time;
 pub mod tokens;
 pub mod wire;

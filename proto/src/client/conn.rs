@@ -17,6 +17,7 @@ use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::frame::{self, MAX_REPLY_FRAME, MAX_REQUEST_FRAME};
+use crate::socket::Socket;
 use crate::{Closing, Hello, Reply, Response, Welcome, WireError};
 
 /// How long the daemon may take to answer the handshake.
@@ -45,7 +46,7 @@ pub enum OpenError {
         protocol: u32,
         pid: u32,
         /// Resolves once the old daemon has closed the connection (it is gone).
-        gone: Box<Stream>,
+        gone: Box<Socket>,
     },
     /// Something accepted the connection but did not answer the handshake (a stopped busd).
     #[error("busd accepted the connection but did not answer the handshake within {0:?}")]
@@ -70,7 +71,7 @@ pub struct DaemonInfo {
 
 /// An open, handshaken connection. Dropping it stops its reader.
 pub(crate) struct Conn {
-    writer: tokio::sync::Mutex<FramedWrite<WriteHalf<Stream>, LengthDelimitedCodec>>,
+    writer: tokio::sync::Mutex<FramedWrite<WriteHalf<Socket>, LengthDelimitedCodec>>,
     pending: Pending,
     fate: Arc<Fate>,
     pub(crate) info: DaemonInfo,
@@ -98,7 +99,7 @@ impl Conn {
             }
         })?;
         check_listener(&stream, path)?;
-        let (read, write) = tokio::io::split(stream);
+        let (read, write) = tokio::io::split(Socket::new(stream)?);
         let mut reader = FramedRead::new(read, frame::codec(MAX_REPLY_FRAME));
         let mut writer = FramedWrite::new(write, frame::codec(MAX_REQUEST_FRAME));
 
@@ -227,7 +228,7 @@ fn encode<T: serde::Serialize>(value: &T) -> io::Result<Bytes> {
 
 /// Hand each reply to the call waiting for its id until the connection ends.
 async fn read_replies(
-    mut reader: FramedRead<ReadHalf<Stream>, LengthDelimitedCodec>,
+    mut reader: FramedRead<ReadHalf<Socket>, LengthDelimitedCodec>,
     pending: Pending,
     fate: Arc<Fate>,
     stop: CancellationToken,
