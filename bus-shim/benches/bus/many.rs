@@ -28,10 +28,12 @@ struct Many {
     busd_rss: Option<f64>,
 }
 
-/// Median and largest resident memory of the sessions, in MB.
+/// Median and largest resident memory of the sessions, and the median of what each holds
+/// alone, in MB.
 struct Rss {
     median: f64,
     max: f64,
+    private: f64,
 }
 
 pub async fn run(ctx: &Ctx, report: &mut Report) {
@@ -75,6 +77,16 @@ pub async fn run(ctx: &Ctx, report: &mut Report) {
         )
         .ours(report::value(&ours, |m| m.session_rss.max.into()))
         .theirs(report::theirs(&theirs, |m| m.session_rss.max.into())),
+    );
+    report.add(
+        Figure::new(
+            SECTION,
+            "shim memory of its own (median; text shared)",
+            Unit::Mb,
+            Better::Lower,
+        )
+        .ours(report::value(&ours, |m| m.session_rss.private.into()))
+        .theirs(report::theirs(&theirs, |m| m.session_rss.private.into())),
     );
     report.add(
         Figure::new(
@@ -148,15 +160,21 @@ async fn shims(ctx: &Ctx, server: &Server, n: usize) -> anyhow::Result<Many> {
     }
     let caster = Session::named(server, &bus, "caster").await?;
     let rss = |sessions: &[Arc<Session>]| {
-        let mut all: Vec<f64> = sessions
-            .iter()
-            .filter_map(|s| procs::rss_bytes(s.pid))
-            .map(|b| b as f64 / MB)
-            .collect();
-        all.sort_by(f64::total_cmp);
+        let sorted = |read: fn(u32) -> Option<u64>| {
+            let mut all: Vec<f64> = sessions
+                .iter()
+                .filter_map(|s| read(s.pid))
+                .map(|b| b as f64 / MB)
+                .collect();
+            all.sort_by(f64::total_cmp);
+            all
+        };
+        let all = sorted(procs::rss_bytes);
+        let private = sorted(procs::private_bytes);
         Rss {
             median: all.get(all.len() / 2).copied().unwrap_or(0.0),
             max: all.last().copied().unwrap_or(0.0),
+            private: private.get(private.len() / 2).copied().unwrap_or(0.0),
         }
     };
     if !server.inbox_wait {
@@ -271,6 +289,7 @@ async fn waiting_clients(ctx: &Ctx, n: usize) -> anyhow::Result<Many> {
         session_rss: Rss {
             median: 0.0,
             max: 0.0,
+            private: 0.0,
         },
         busd_rss,
     })

@@ -13,6 +13,17 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Memory of `pid` no other process shares, in bytes (`Private_Clean` + `Private_Dirty` of
+/// smaps_rollup): what one more such process costs, its program text shared with the others.
+pub fn private_bytes(pid: u32) -> Option<u64> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let kb = |field: &str| -> Option<u64> {
+        let line = rollup.lines().find(|l| l.starts_with(field))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    Some((kb("Private_Clean:")? + kb("Private_Dirty:")?) * 1024)
+}
+
 /// CPU time (user + system) `pid` has used so far.
 pub fn cpu_time(pid: u32) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
