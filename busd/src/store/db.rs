@@ -12,15 +12,17 @@
 //! durable, so a write answered before a read was asked is always seen. The inbox reads of a
 //! name the reader cannot answer ([`Reads::knows_inbox`]) are handed on to the database thread.
 //! The request records (`applied`) are always read by the database thread, in order with the
-//! writes that make them.
+//! writes that make them. Where the reader answers without a network round trip
+//! ([`Reads::quick`]), the point reads (an inbox page, one key, one message's receipts) run on
+//! the caller's own thread when the read connection is free, sparing two thread hand-offs.
 //!
 //! A batch that sends mail to a reader parked in a consuming wait ([`Db::park`]) also takes the
 //! mail for that reader, in the same transaction after the batch's writes ([`parked`]): one
 //! durable commit per wake.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
@@ -118,12 +120,66 @@ enum Job {
     Close(oneshot::Sender<()>),
 }
 
+/// The read connection, shared by the read thread and the quick reads of callers.
+#[derive(Clone)]
+struct Reader {
+    /// `None` once closed.
+    reads: Arc<Mutex<Option<Box<dyn Reads>>>>,
+    thread: std_mpsc::Sender<ReaderJob>,
+    /// Whether a point read may run on its caller's thread ([`Reads::quick`]).
+    quick: bool,
+}
+
+/// What became of a read tried on its caller's thread.
+enum Here<T, F> {
+    Done(Result<T, StoreError>),
+    /// The reader cannot answer for the inbox: the database thread must.
+    Writer(F),
+    /// The read thread holds the connection.
+    Busy(F),
+}
+
+impl Reader {
+    /// Run `read` here if the connection is free and can answer for `name`.
+    fn try_here<T, F>(&self, name: Option<&str>, read: F) -> Here<T, F>
+    where
+        F: FnOnce(&mut dyn Reads) -> Result<T, StoreError>,
+    {
+        let mut guard = match self.reads.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Here::Busy(read),
+        };
+        let Some(reads) = guard.as_deref_mut() else {
+            return Here::Done(Err(StoreError::Closed));
+        };
+        match name.is_none_or(|name| reads.knows_inbox(name)) {
+            true => Here::Done(read(reads)),
+            false => Here::Writer(read),
+        }
+    }
+
+    fn lock(reads: &Mutex<Option<Box<dyn Reads>>>) -> MutexGuard<'_, Option<Box<dyn Reads>>> {
+        // A read that panicked changed nothing: the connection is still good.
+        reads.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Whether a read may run on its caller's thread (see [`Reads::quick`]).
+#[derive(Clone, Copy)]
+enum Size {
+    /// One row or one bounded page.
+    Point,
+    /// Maybe every row of a table: always on the read thread.
+    Scan,
+}
+
 /// A cheap, cloneable handle to the database thread: one typed method per operation.
 #[derive(Clone)]
 pub struct Db {
     tx: std_mpsc::Sender<Job>,
     /// The read thread, when the backend has a reader.
-    reader: Option<std_mpsc::Sender<ReaderJob>>,
+    reader: Option<Reader>,
     parked: Arc<Parked>,
     /// Transactions the thread has run (committed or not).
     transactions: Arc<AtomicU64>,
@@ -136,7 +192,7 @@ impl Db {
         listener: L,
     ) -> std::io::Result<(Db, JoinHandle<Result<(), StoreError>>)> {
         let reader = match backend.reader() {
-            Some(reads) => Some(spawn_reader(reads)?),
+            Some(reads) => Some(Reader::spawn(reads)?),
             None => None,
         };
         let (tx, rx) = std_mpsc::channel();
@@ -177,7 +233,7 @@ impl Db {
         // The reader first, so that no read is under way while the writer checkpoints.
         if let Some(reader) = &self.reader {
             let (tx, rx) = oneshot::channel();
-            if reader.send(ReaderJob::Stop(tx)).is_ok() {
+            if reader.thread.send(ReaderJob::Stop(tx)).is_ok() {
                 let _ = rx.await;
             }
         }
@@ -205,20 +261,31 @@ impl Db {
     /// A read of durable state: on the read thread when there is one.
     async fn read<T: Send + 'static>(
         &self,
+        size: Size,
         read: impl FnOnce(&mut dyn Reads) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.read_inbox(None, read).await
+        self.read_inbox(None, size, read).await
     }
 
-    /// A read that involves the inbox of `name` (when given): on the read thread when there
-    /// is one and it can answer for `name`, otherwise on the database thread.
+    /// A read that involves the inbox of `name` (when given): by the reader when there is one
+    /// and it can answer for `name`, otherwise on the database thread. A point read by a quick
+    /// reader runs here and now when the connection is free, else on the read thread.
     async fn read_inbox<T: Send + 'static>(
         &self,
         name: Option<String>,
+        size: Size,
         read: impl FnOnce(&mut dyn Reads) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let Some(reader) = &self.reader else {
             return self.read_writer(|backend| read(backend)).await;
+        };
+        let read = match reader.quick && matches!(size, Size::Point) {
+            true => match reader.try_here(name.as_deref(), read) {
+                Here::Done(answer) => return answer,
+                Here::Writer(read) => return self.read_writer(|backend| read(backend)).await,
+                Here::Busy(read) => read,
+            },
+            false => read,
         };
         let (tx, rx) = oneshot::channel();
         let writer = self.tx.clone();
@@ -234,6 +301,7 @@ impl Db {
             let _ = writer.send(Job::Read(job));
         });
         reader
+            .thread
             .send(ReaderJob::Read(job))
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -269,8 +337,10 @@ impl Db {
 
     pub async fn peek(&self, name: &str, limit: u32) -> Result<Page, StoreError> {
         let owned = name.to_owned();
-        self.read_inbox(Some(name.to_owned()), move |b| b.peek(&owned, limit))
-            .await
+        self.read_inbox(Some(name.to_owned()), Size::Point, move |b| {
+            b.peek(&owned, limit)
+        })
+        .await
     }
 
     /// Hold `name` against the sessions of other busd on a shared store (see
@@ -290,16 +360,17 @@ impl Db {
     }
 
     pub async fn agents(&self) -> Result<Vec<AgentRow>, StoreError> {
-        self.read(|b| b.agents()).await
+        self.read(Size::Scan, |b| b.agents()).await
     }
 
     pub async fn resolve(&self, session_id: &str) -> Result<Option<String>, StoreError> {
         let session_id = session_id.to_owned();
-        self.read(move |b| b.resolve(&session_id)).await
+        self.read(Size::Point, move |b| b.resolve(&session_id))
+            .await
     }
 
     pub async fn message_status(&self, id: i64) -> Result<MessageStatusRow, StoreError> {
-        self.read(move |b| b.message_status(id)).await
+        self.read(Size::Point, move |b| b.message_status(id)).await
     }
 
     pub async fn state(
@@ -307,21 +378,25 @@ impl Db {
         key: Option<&str>,
         with_values: bool,
     ) -> Result<Vec<StateRow>, StoreError> {
+        let size = match key {
+            Some(_) => Size::Point,
+            None => Size::Scan,
+        };
         let key = key.map(str::to_owned);
-        self.read(move |b| b.state(key.as_deref(), with_values))
+        self.read(size, move |b| b.state(key.as_deref(), with_values))
             .await
     }
 
     pub async fn claims(&self, now: f64) -> Result<Vec<ClaimRow>, StoreError> {
-        self.read(move |b| b.claims(now)).await
+        self.read(Size::Scan, move |b| b.claims(now)).await
     }
 
     pub async fn tail(&self, after: Option<i64>, limit: u32) -> Result<Tail, StoreError> {
-        self.read(move |b| b.tail(after, limit)).await
+        self.read(Size::Scan, move |b| b.tail(after, limit)).await
     }
 
     pub async fn counts(&self, now: f64) -> Result<Counts, StoreError> {
-        self.read(move |b| b.counts(now)).await
+        self.read(Size::Scan, move |b| b.counts(now)).await
     }
 
     pub async fn applied(
@@ -334,12 +409,14 @@ impl Db {
 
     pub async fn thread(&self, name: &str, id: i64) -> Result<Page, StoreError> {
         let owned = name.to_owned();
-        self.read_inbox(Some(name.to_owned()), move |b| b.thread(&owned, id))
-            .await
+        self.read_inbox(Some(name.to_owned()), Size::Point, move |b| {
+            b.thread(&owned, id)
+        })
+        .await
     }
 
     pub async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
-        self.read(|b| b.tokens()).await
+        self.read(Size::Scan, |b| b.tokens()).await
     }
 
     pub async fn register(&self, w: Register) -> Result<(AgentRow, u64), StoreError> {
@@ -415,24 +492,41 @@ struct Thread {
     transactions: Arc<AtomicU64>,
 }
 
-/// Start the read thread on `reads`; it ends when told to stop or when every [`Db`] is gone.
-fn spawn_reader(mut reads: Box<dyn Reads>) -> std::io::Result<std_mpsc::Sender<ReaderJob>> {
-    let (tx, rx) = std_mpsc::channel();
-    std::thread::Builder::new()
-        .name("busd-read".into())
-        .spawn(move || {
-            while let Ok(job) = rx.recv() {
-                match job {
-                    ReaderJob::Read(read) => read(&mut *reads),
-                    ReaderJob::Stop(done) => {
-                        drop(reads);
-                        let _ = done.send(());
-                        return;
+impl Reader {
+    /// Start the read thread on `reads`; it ends when told to stop or when every [`Db`] is
+    /// gone.
+    fn spawn(reads: Box<dyn Reads>) -> std::io::Result<Reader> {
+        let quick = reads.quick();
+        let reads = Arc::new(Mutex::new(Some(reads)));
+        let (tx, rx) = std_mpsc::channel();
+        std::thread::Builder::new()
+            .name("busd-read".into())
+            .spawn({
+                let reads = Arc::clone(&reads);
+                move || {
+                    while let Ok(job) = rx.recv() {
+                        match job {
+                            // A read after close drops its answer: its caller learns so.
+                            ReaderJob::Read(read) => {
+                                if let Some(reads) = Reader::lock(&reads).as_deref_mut() {
+                                    read(reads);
+                                }
+                            }
+                            ReaderJob::Stop(done) => {
+                                Reader::lock(&reads).take();
+                                let _ = done.send(());
+                                return;
+                            }
+                        }
                     }
                 }
-            }
-        })?;
-    Ok(tx)
+            })?;
+        Ok(Reader {
+            reads,
+            thread: tx,
+            quick,
+        })
+    }
 }
 
 fn run<L: CommitListener>(
@@ -525,5 +619,49 @@ fn commit(
                 take.answer(Err(e.clone()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parked::tests::{db, mail};
+    use super::*;
+
+    /// Reads on the callers' threads and on the read thread, racing with writes: each read
+    /// sees every send answered before it was asked.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_sees_every_write_answered_before_it_wherever_it_runs() {
+        let (_dir, db) = db();
+        let readers: Vec<_> = (0..4)
+            .map(|i| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let to = format!("bob{i}");
+                    for n in 0..100 {
+                        let sent = db.send(mail(&to, "hi")).await.expect("send");
+                        let page = db.peek(&to, 1000).await.expect("peek");
+                        assert_eq!(page.pending, n + 1, "{to}: every send so far is unread");
+                        assert_eq!(page.messages.last().map(|m| m.id), Some(sent.id));
+                        let status = db.message_status(sent.id).await.expect("status");
+                        assert!(status.readers.is_empty(), "not read yet");
+                        // A scan read always goes to the read thread, beside the point reads.
+                        assert!(db.counts(1.0).await.is_ok());
+                    }
+                })
+            })
+            .collect();
+        for reader in readers {
+            reader.await.expect("reader");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_after_close_says_the_store_is_closed() {
+        let (_dir, db) = db();
+        db.send(mail("bob", "hi")).await.expect("send");
+        assert_eq!(db.peek("bob", 10).await.expect("peek").pending, 1);
+        db.close().await;
+        assert!(matches!(db.peek("bob", 10).await, Err(StoreError::Closed)));
+        assert!(matches!(db.counts(1.0).await, Err(StoreError::Closed)));
     }
 }

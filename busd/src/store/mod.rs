@@ -43,6 +43,11 @@ pub trait Reads: Send + 'static {
         let _ = name;
         true
     }
+    /// Whether its reads are answered without a network round trip (a local file), so that a
+    /// point read may run on its caller's thread instead of waiting for the read thread's turn.
+    fn quick(&self) -> bool {
+        false
+    }
     /// Up to `limit` unread messages for `name` and how many are unread in all.
     fn peek(&mut self, name: &str, limit: u32) -> Result<Page, StoreError>;
     /// Every agent ever registered, by name.

@@ -210,7 +210,7 @@ impl Drop for ParkedRead {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn consume(name: &str) -> Consume {
@@ -263,7 +263,8 @@ mod tests {
         fn missed(&self) {}
     }
 
-    fn db() -> (tempfile::TempDir, crate::store::Db) {
+    /// A database thread over a fresh SQLite file (with its reader).
+    pub(in crate::store) fn db() -> (tempfile::TempDir, crate::store::Db) {
         let dir = tempfile::tempdir().expect("temp folder");
         let backend = crate::store::sqlite::SqliteBackend::open(&dir.path().join("bus.db"))
             .expect("open the store");
@@ -271,7 +272,7 @@ mod tests {
         (dir, db)
     }
 
-    fn mail(to: &str, content: &str) -> crate::store::NewMessage {
+    pub(in crate::store) fn mail(to: &str, content: &str) -> crate::store::NewMessage {
         crate::store::NewMessage {
             key: None,
             sender: "alice".into(),

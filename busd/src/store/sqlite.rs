@@ -96,6 +96,10 @@ impl Reads for SqliteBackend {
         !self.reader || !self.reserved.has(name)
     }
 
+    fn quick(&self) -> bool {
+        true
+    }
+
     fn peek(&mut self, name: &str, limit: u32) -> Result<Page, StoreError> {
         read::peek(&self.conn, name, limit)
     }
