@@ -95,3 +95,50 @@ async fn every_waiting_call_is_given_its_wait_before_the_deadline() {
         "{asked:?}"
     );
 }
+
+#[tokio::test]
+async fn a_call_with_a_nearer_deadline_than_a_long_wait_before_it_keeps_its_own() {
+    let bus = TempBus::start().await;
+    let client = Client::new(ClientOptions {
+        answer_within: Duration::from_secs(1),
+        ..bus.options(ClientKind::Other)
+    });
+    register(&client, "patient").await.expect("registers");
+    // On the same connection: a wait of 30 s first, then a call that may take only 1 s.
+    let waiting = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .call(Request::Inbox {
+                    consume: true,
+                    limit: 10,
+                    wait: 30.0,
+                    waiter: None,
+                })
+                .await
+        }
+    });
+    wait_until_waiting(&client, "patient").await;
+    // Past the deadlines of the quick calls before, so that only the long ones are left.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = bus.pid();
+    signal(pid, libc::SIGSTOP);
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(20), client.call(Request::Whoami)).await;
+    let took = started.elapsed();
+    signal(pid, libc::SIGCONT);
+    assert!(
+        matches!(&answer, Ok(Err(ClientError::NoAnswer(_)))),
+        "{answer:?}"
+    );
+    assert!(took < Duration::from_secs(10), "told after {took:?}");
+    // The long wait is still busd's to answer once it runs again.
+    let other = Client::new(bus.options(ClientKind::Other));
+    register(&other, "other").await.expect("registers");
+    send(&other, "patient", "here").await;
+    let waited = waiting.await.expect("the waiting call");
+    assert!(
+        matches!(&waited, Ok(Response::Inbox(page)) if page.messages.len() == 1),
+        "{waited:?}"
+    );
+}

@@ -12,7 +12,8 @@ use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::tokio::prelude::*;
 use interprocess::local_socket::{GenericFilePath, ToFsName};
 use tokio::io::{ReadHalf, WriteHalf};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -23,7 +24,31 @@ use crate::{Closing, Hello, Reply, Response, Welcome, WireError};
 /// How long the daemon may take to answer the handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
-type Pending = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Result<Response, WireError>>>>>>;
+/// The calls waiting for a reply on this connection; `None` once it has ended.
+type Pending = Arc<Mutex<Option<Calls>>>;
+
+/// What a call waiting on its id is told, unless the connection ends first.
+pub(crate) enum Outcome {
+    /// busd's reply.
+    Reply(Result<Response, WireError>),
+    /// No reply came by the call's deadline; the id is forgotten.
+    Late,
+}
+
+#[derive(Default)]
+struct Calls {
+    waiting: HashMap<u64, Waiting>,
+    /// When the reader's one watchdog timer fires, if it is set: never later than the earliest
+    /// deadline waiting. One timer per connection, set again only when a call's deadline is
+    /// earlier than it, rather than one per call: arming a timer wakes the runtime's driver, a
+    /// system call and a turn of the reactor on every call.
+    watchdog: Option<Instant>,
+}
+
+struct Waiting {
+    reply: oneshot::Sender<Outcome>,
+    by: Instant,
+}
 
 /// What the daemon said about its going away, and when the connection ended.
 #[derive(Default)]
@@ -32,6 +57,8 @@ struct Fate {
     closing: Mutex<Option<Closing>>,
     /// Cancelled when the connection has ended (end of stream, an error, or dropped).
     ended: CancellationToken,
+    /// Tells the reader that the watchdog must fire earlier than it is set to.
+    rearm: Notify,
 }
 
 /// Why a connection could not be opened.
@@ -136,7 +163,7 @@ impl Conn {
             Welcome::Refused { error, .. } => return Err(OpenError::Refused(error)),
         };
 
-        let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
+        let pending: Pending = Arc::new(Mutex::new(Some(Calls::default())));
         let fate = Arc::new(Fate::default());
         let stop = CancellationToken::new();
         tokio::spawn(read_replies(
@@ -170,20 +197,26 @@ impl Conn {
         self.fate.ended.clone().cancelled_owned()
     }
 
-    /// Register interest in the reply to `id`. The receiver fails if the connection closes
-    /// before the reply arrives.
-    pub(crate) fn expect(&self, id: u64) -> oneshot::Receiver<Result<Response, WireError>> {
-        let (tx, rx) = oneshot::channel();
-        if let Some(map) = self.pending.lock().unwrap().as_mut() {
-            map.insert(id, tx);
+    /// Register interest in the reply to `id`, to come by `by` (then it is [`Outcome::Late`]).
+    /// The receiver fails if the connection closes before either.
+    pub(crate) fn expect(&self, id: u64, by: Instant) -> oneshot::Receiver<Outcome> {
+        let (reply, rx) = oneshot::channel();
+        let mut pending = self.pending.lock().unwrap();
+        if let Some(calls) = pending.as_mut() {
+            calls.waiting.insert(id, Waiting { reply, by });
+            if calls.watchdog.is_none_or(|at| by < at) {
+                calls.watchdog = Some(by);
+                drop(pending);
+                self.fate.rearm.notify_one();
+            }
         }
         rx
     }
 
     /// Forget a reply we no longer wait for.
     pub(crate) fn forget(&self, id: u64) {
-        if let Some(map) = self.pending.lock().unwrap().as_mut() {
-            map.remove(&id);
+        if let Some(calls) = self.pending.lock().unwrap().as_mut() {
+            calls.waiting.remove(&id);
         }
     }
 
@@ -234,10 +267,20 @@ async fn read_replies(
     stop: CancellationToken,
 ) {
     let _ended = fate.ended.clone().drop_guard();
+    let mut watchdog = std::pin::pin!(tokio::time::sleep_until(Instant::now()));
+    let mut armed = false;
     loop {
         let frame = tokio::select! {
             frame = reader.next() => frame,
             () = stop.cancelled() => break,
+            () = fate.rearm.notified() => {
+                armed = arm(watchdog.as_mut(), watchdog_time(&pending));
+                continue;
+            }
+            () = &mut watchdog, if armed => {
+                armed = arm(watchdog.as_mut(), tell_the_late(&pending));
+                continue;
+            }
         };
         let Some(Ok(frame)) = frame else { break };
         let Ok(reply) = frame::decode::<Reply>(&frame) else {
@@ -251,12 +294,48 @@ async fn read_replies(
             .lock()
             .unwrap()
             .as_mut()
-            .and_then(|m| m.remove(&reply.id));
+            .and_then(|calls| calls.waiting.remove(&reply.id));
         if let Some(waiter) = waiter {
-            let _ = waiter.send(reply.body);
+            let _ = waiter.reply.send(Outcome::Reply(reply.body));
         }
     }
     // Dropping the senders wakes every waiting call with "connection closed"; then the
     // guard tells whoever watches the connection that it has ended.
     pending.lock().unwrap().take();
+}
+
+fn watchdog_time(pending: &Pending) -> Option<Instant> {
+    pending.lock().unwrap().as_ref().and_then(|c| c.watchdog)
+}
+
+/// Set the watchdog to `at`; whether it is set.
+fn arm(watchdog: std::pin::Pin<&mut tokio::time::Sleep>, at: Option<Instant>) -> bool {
+    match at {
+        Some(at) => {
+            watchdog.reset(at);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Tell each call whose deadline has passed that no reply came; when the watchdog must fire
+/// next, if any call still waits.
+fn tell_the_late(pending: &Pending) -> Option<Instant> {
+    let mut pending = pending.lock().unwrap();
+    let calls = pending.as_mut()?;
+    let now = Instant::now();
+    let late: Vec<u64> = calls
+        .waiting
+        .iter()
+        .filter(|(_, w)| w.by <= now)
+        .map(|(&id, _)| id)
+        .collect();
+    for id in late {
+        if let Some(w) = calls.waiting.remove(&id) {
+            let _ = w.reply.send(Outcome::Late);
+        }
+    }
+    calls.watchdog = calls.waiting.values().map(|w| w.by).min();
+    calls.watchdog
 }

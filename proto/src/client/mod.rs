@@ -29,7 +29,7 @@ use crate::paths::BusPaths;
 use crate::{
     ClientKind, Closing, Envelope, ErrorKind, Hello, PROTOCOL_VERSION, Request, Response, WireError,
 };
-use conn::Conn;
+use conn::{Conn, Outcome};
 
 /// How many times one call may lose its connection before it gives up.
 const MAX_LOSSES: u32 = 5;
@@ -257,7 +257,7 @@ impl Client {
             let deadline =
                 *retry_until.get_or_insert_with(|| Instant::now() + self.inner.opts.reconnect_for);
             let conn = self.connection(deadline).await?;
-            let reply = conn.expect(id);
+            let reply = conn.expect(id, tokio::time::Instant::now() + answer_within);
             if conn.send(frame.clone()).await.is_err() {
                 continue;
             }
@@ -265,8 +265,7 @@ impl Client {
                 // Resent only to learn its outcome: stop it again at once.
                 self.send_cancel(&conn, id).await;
             }
-            let answered_by = tokio::time::Instant::now() + answer_within;
-            let mut reply = std::pin::pin!(tokio::time::timeout_at(answered_by, reply));
+            let mut reply = std::pin::pin!(reply);
             let answer = match cancel {
                 Some(ct) if !cancel_sent => tokio::select! {
                     answer = &mut reply => answer,
@@ -278,9 +277,10 @@ impl Client {
                 },
                 _ => reply.await,
             };
-            let Ok(answer) = answer else {
-                conn.forget(id);
-                return Err(no_answer(&conn, answer_within));
+            let answer = match answer {
+                Ok(Outcome::Late) => return Err(no_answer(&conn, answer_within)),
+                Ok(Outcome::Reply(answer)) => Ok(answer),
+                Err(closed) => Err(closed),
             };
             match answer {
                 Ok(Err(e)) if e.kind == ErrorKind::Restarting && !cancel_sent => {
@@ -519,17 +519,23 @@ impl Client {
         }) else {
             return;
         };
-        let reply = conn.expect(id);
+        let reply = conn.expect(
+            id,
+            tokio::time::Instant::now() + self.inner.opts.answer_within,
+        );
         if conn.send(frame).await.is_err() {
             return;
         }
-        let Ok(answer) = tokio::time::timeout(self.inner.opts.answer_within, reply).await else {
-            conn.forget(id);
-            tracing::warn!(
-                request = request.name(),
-                "busd did not answer on the new connection"
-            );
-            return;
+        let answer = match reply.await {
+            Ok(Outcome::Late) => {
+                tracing::warn!(
+                    request = request.name(),
+                    "busd did not answer on the new connection"
+                );
+                return;
+            }
+            Ok(Outcome::Reply(answer)) => Ok(answer),
+            Err(closed) => Err(closed),
         };
         match answer {
             Ok(Ok(_)) if rebinds => {
