@@ -1,5 +1,6 @@
-//! What the figures were measured on: CPU, cores, kernel, date, load, and what one synced
-//! write costs on the disk that holds the benchmark's buses (durable sends wait for one).
+//! What the figures were measured on: CPU, cores, kernel, how an idle CPU sleeps, date, load,
+//! and what one synced write costs on the disk that holds the benchmark's buses (durable sends
+//! wait for one).
 
 use std::io::Write as _;
 use std::os::unix::fs::FileExt;
@@ -13,6 +14,9 @@ pub struct Machine {
     pub cpu: String,
     pub cores: usize,
     pub kernel: String,
+    /// The cpuidle driver, and its poll window when it is `haltpoll` (a virtual machine's):
+    /// every hop between processes pays for a vCPU that halts at once when idle.
+    pub idle: Option<String>,
     pub date: String,
     pub load: String,
     pub tmp: String,
@@ -39,6 +43,7 @@ impl Machine {
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_owned())
                 .unwrap_or_default(),
+            idle: idle(),
             date: proto::time::rfc3339(proto::time::now()),
             load: load(),
             tmpfs: procs::on_tmpfs(&tmp),
@@ -58,9 +63,13 @@ impl Machine {
         let sync = self
             .sync_ms
             .map_or("unknown".to_owned(), |ms| format!("{ms:.3} ms"));
+        let idle = self
+            .idle
+            .as_ref()
+            .map_or(String::new(), |idle| format!("; idle {idle}"));
         format!(
             "claude-bus {} benchmark, {mode} mode, {}\n\
-             machine: {}, {} cores, Linux {}; load average {}\n\
+             machine: {}, {} cores, Linux {}{idle}; load average {}\n\
              buses in {}{tmpfs}; one 4 KiB write + fdatasync there: {sync} (median of 50); \
              open-file limit {}",
             proto::VERSION,
@@ -80,6 +89,20 @@ pub fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
+}
+
+/// The cpuidle driver, with `guest_halt_poll_ns` when it is haltpoll.
+fn idle() -> Option<String> {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_owned())
+    };
+    let driver = read("/sys/devices/system/cpu/cpuidle/current_driver")?;
+    match read("/sys/module/haltpoll/parameters/guest_halt_poll_ns") {
+        Some(ns) if driver == "haltpoll" => Some(format!("{driver}, guest_halt_poll_ns {ns}")),
+        _ => Some(driver),
+    }
 }
 
 /// Median of 50 synced 4 KiB writes to a file in `dir`, in ms.
