@@ -11,10 +11,7 @@ use crate::common::*;
 #[tokio::test]
 async fn a_stopped_busd_is_named_instead_of_waited_on() {
     let bus = TempBus::start().await;
-    let client = Client::new(ClientOptions {
-        answer_within: Duration::from_secs(1),
-        ..bus.options(ClientKind::Other)
-    });
+    let client = impatient(&bus, Duration::from_secs(1));
     client.connect().await.expect("connects");
     register(&client, "patient").await.expect("registers");
 
@@ -30,15 +27,7 @@ async fn a_stopped_busd_is_named_instead_of_waited_on() {
     assert!(matches!(waited, Ok(Response::Inbox(_))), "{waited:?}");
 
     let pid = bus.pid();
-    signal(pid, libc::SIGSTOP);
-    // Wait until it has stopped (busd is this test's child: waitpid reports the stop).
-    let mut wstatus = 0;
-    // SAFETY: waitpid on our own child, with a local status word; WUNTRACED does not reap it.
-    let stopped = unsafe { libc::waitpid(pid as i32, &mut wstatus, libc::WUNTRACED) };
-    assert!(
-        stopped == pid as i32 && libc::WIFSTOPPED(wstatus),
-        "busd stopped"
-    );
+    stop(pid);
     let answer = tokio::time::timeout(Duration::from_secs(20), client.call(Request::Whoami)).await;
     // A client connecting now is told as much, after the handshake's own time limit.
     let newcomer = Client::new(bus.options(ClientKind::Other));
@@ -64,10 +53,7 @@ async fn a_stopped_busd_is_named_instead_of_waited_on() {
 #[tokio::test]
 async fn every_waiting_call_is_given_its_wait_before_the_deadline() {
     let bus = TempBus::start().await;
-    let client = Client::new(ClientOptions {
-        answer_within: Duration::from_millis(300),
-        ..bus.options(ClientKind::Other)
-    });
+    let client = impatient(&bus, Duration::from_millis(300));
     register(&client, "patient").await.expect("registers");
     // Each waits 1 s for something that never comes, over three times the margin: the answer
     // is the empty one, not "busd has not answered".
@@ -99,10 +85,7 @@ async fn every_waiting_call_is_given_its_wait_before_the_deadline() {
 #[tokio::test]
 async fn a_call_with_a_nearer_deadline_than_a_long_wait_before_it_keeps_its_own() {
     let bus = TempBus::start().await;
-    let client = Client::new(ClientOptions {
-        answer_within: Duration::from_secs(1),
-        ..bus.options(ClientKind::Other)
-    });
+    let client = impatient(&bus, Duration::from_secs(1));
     register(&client, "patient").await.expect("registers");
     // On the same connection: a wait of 30 s first, then a call that may take only 1 s.
     let waiting = tokio::spawn({
@@ -122,7 +105,7 @@ async fn a_call_with_a_nearer_deadline_than_a_long_wait_before_it_keeps_its_own(
     // Past the deadlines of the quick calls before, so that only the long ones are left.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let pid = bus.pid();
-    signal(pid, libc::SIGSTOP);
+    stop(pid);
     let started = std::time::Instant::now();
     let answer = tokio::time::timeout(Duration::from_secs(20), client.call(Request::Whoami)).await;
     let took = started.elapsed();
@@ -140,5 +123,26 @@ async fn a_call_with_a_nearer_deadline_than_a_long_wait_before_it_keeps_its_own(
     assert!(
         matches!(&waited, Ok(Response::Inbox(page)) if page.messages.len() == 1),
         "{waited:?}"
+    );
+}
+
+/// A client that gives busd `within` to answer each call (plus the call's own wait).
+fn impatient(bus: &TempBus, within: Duration) -> Client {
+    Client::new(ClientOptions {
+        answer_within: within,
+        ..bus.options(ClientKind::Other)
+    })
+}
+
+/// Stop busd (SIGSTOP) and return once it has stopped: it is this test's child, so waitpid
+/// reports the stop.
+fn stop(pid: u32) {
+    signal(pid, libc::SIGSTOP);
+    let mut wstatus = 0;
+    // SAFETY: waitpid on our own child, with a local status word; WUNTRACED does not reap it.
+    let stopped = unsafe { libc::waitpid(pid as i32, &mut wstatus, libc::WUNTRACED) };
+    assert!(
+        stopped == pid as i32 && libc::WIFSTOPPED(wstatus),
+        "busd stopped"
     );
 }

@@ -325,16 +325,8 @@ fn tell_the_late(pending: &Pending) -> Option<Instant> {
     let mut pending = pending.lock().unwrap();
     let calls = pending.as_mut()?;
     let now = Instant::now();
-    let late: Vec<u64> = calls
-        .waiting
-        .iter()
-        .filter(|(_, w)| w.by <= now)
-        .map(|(&id, _)| id)
-        .collect();
-    for id in late {
-        if let Some(w) = calls.waiting.remove(&id) {
-            let _ = w.reply.send(Outcome::Late);
-        }
+    for (_, late) in calls.waiting.extract_if(|_, w| w.by <= now) {
+        let _ = late.reply.send(Outcome::Late);
     }
     calls.watchdog = calls.waiting.values().map(|w| w.by).min();
     calls.watchdog

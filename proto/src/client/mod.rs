@@ -526,31 +526,26 @@ impl Client {
         if conn.send(frame).await.is_err() {
             return;
         }
-        let answer = match reply.await {
-            Ok(Outcome::Late) => {
-                tracing::warn!(
-                    request = request.name(),
-                    "busd did not answer on the new connection"
-                );
-                return;
-            }
-            Ok(Outcome::Reply(answer)) => Ok(answer),
-            Err(closed) => Err(closed),
-        };
-        match answer {
-            Ok(Ok(_)) if rebinds => {
+        match reply.await {
+            Ok(Outcome::Late) => tracing::warn!(
+                request = request.name(),
+                "busd did not answer on the new connection"
+            ),
+            Ok(Outcome::Reply(Ok(_))) if rebinds => {
                 tracing::info!("reconnected to busd and bound the identity again")
             }
-            Ok(Ok(_)) => tracing::info!("told busd again which process this serves"),
-            Ok(Err(e)) if rebinds => {
+            Ok(Outcome::Reply(Ok(_))) => {
+                tracing::info!("told busd again which process this serves")
+            }
+            Ok(Outcome::Reply(Err(e))) if rebinds => {
                 tracing::warn!(error = %e, "reconnected to busd but could not bind the identity again");
                 *self.inner.rebind.lock().unwrap() = None;
                 *self.inner.lost.lock().unwrap() = Some(e);
             }
-            Ok(Err(e)) => {
+            Ok(Outcome::Reply(Err(e))) => {
                 tracing::warn!(error = %e, "could not tell busd again which process this serves");
             }
-            Err(_) => {}
+            Err(_closed) => {}
         }
     }
 }
